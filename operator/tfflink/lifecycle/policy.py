@@ -1,0 +1,62 @@
+"""The full-restart failover policy: restart everything, with backoff, up to a limit.
+
+One decision function serves both failure levels (a TF node inside a healthy Flink job, and
+a Flink process or pod), so the AM, the local supervisor and the operator cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class DecisionKind(str, Enum):
+    RESTART = "Restart"
+    FAIL = "Fail"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about a failure: restart after ``delay_seconds``, or fail the job."""
+
+    kind: DecisionKind
+    reason: str
+    delay_seconds: float = 0.0
+
+    @property
+    def restart(self) -> bool:
+        return self.kind is DecisionKind.RESTART
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """FullRestart: ``max_restarts`` attempts, delay ``initial * multiplier**n`` capped at ``maximum``."""
+
+    max_restarts: int = 3
+    initial_seconds: float = 1.0
+    max_seconds: float = 30.0
+    multiplier: float = 2.0
+
+    @classmethod
+    def from_spec(cls, failover: object) -> RestartPolicy:
+        """Build from a ``FailoverSpec`` (duck-typed so this module stays import-free)."""
+        b = getattr(failover, "backoff")
+        return cls(
+            max_restarts=getattr(failover, "max_restarts"),
+            initial_seconds=b.initial_seconds,
+            max_seconds=b.max_seconds,
+            multiplier=b.multiplier,
+        )
+
+    def backoff(self, restarts_done: int) -> float:
+        """Delay before restart number ``restarts_done + 1``."""
+        return min(self.max_seconds, self.initial_seconds * self.multiplier**restarts_done)
+
+    def decide(self, *, restarts_done: int, reason: str) -> Decision:
+        """Restart while the budget lasts; afterwards fail with the last reason."""
+        if restarts_done >= self.max_restarts:
+            return Decision(
+                DecisionKind.FAIL,
+                f"{reason} (gave up after {restarts_done} restart(s), maxRestarts={self.max_restarts})",
+            )
+        return Decision(DecisionKind.RESTART, reason, self.backoff(restarts_done))

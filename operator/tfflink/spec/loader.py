@@ -1,0 +1,161 @@
+"""Reading job.yaml into a TFFlinkJob, with every problem reported by its field path.
+
+Users fix a job file from the messages alone, so each message reads
+``spec.roles.worker.replicas: must be >= 1`` and all problems come out at once.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .models import TFFlinkJob
+
+
+class SpecError(Exception):
+    """A job file that cannot run; ``problems`` holds one line per mistake."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+_MESSAGES = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_pattern_mismatch": "must match {pattern}",
+}
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith("function-after["):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def format_errors(err: ValidationError) -> list[str]:
+    """Turn pydantic's errors into ``field.path: message`` lines."""
+    lines = []
+    for e in err.errors():
+        path = _path(e["loc"])
+        ctx = e.get("ctx") or {}
+        template = _MESSAGES.get(e["type"])
+        if template is not None:
+            msg = template.format(**ctx)
+        elif e["type"] in ("literal_error", "enum"):
+            msg = f"must be one of {ctx.get('expected')}, got {e.get('input')!r}"
+        elif e["type"] == "value_error":
+            msg = str(ctx.get("error", e["msg"]))
+            # Cross-field rules name their field first: "backoff.maxSeconds: must be ...".
+            head, sep, rest = msg.partition(": ")
+            if sep and " " not in head:
+                path, msg = f"{path}.{head}" if path else head, rest
+        else:
+            msg = e["msg"][0].lower() + e["msg"][1:]
+        lines.append(f"{path or '<document>'}: {msg}")
+    return lines
+
+
+def parse_job(data: Any, source: str = "<job>") -> TFFlinkJob:
+    """Validate an already-parsed document; raise SpecError listing every problem."""
+    if not isinstance(data, dict):
+        raise SpecError(source, ["<document>: must be a mapping with apiVersion, kind, metadata, spec"])
+    try:
+        return TFFlinkJob.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(source, format_errors(err)) from None
+
+
+@dataclass(frozen=True)
+class LoadedJob:
+    """A validated job and the directory its relative paths are resolved against."""
+
+    job: TFFlinkJob
+    path: Path
+    base_dir: Path
+
+    def entry_file(self) -> Path | None:
+        """The entry's .py file as an absolute path (None for a module entry)."""
+        f = self.job.spec.entry.file
+        return (self.base_dir / f).resolve() if f else None
+
+
+def load_job(path: str | Path) -> LoadedJob:
+    """Read and validate a job file; raise SpecError (the CLI exits 2)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise SpecError(str(p), [f"cannot read job file: {e.strerror}"]) from None
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError(str(p), [f"{where}invalid YAML: {problem}"]) from None
+    if len(docs) != 1:
+        raise SpecError(str(p), [f"<document>: expected one YAML document, found {len(docs)}"])
+    return LoadedJob(job=parse_job(docs[0], str(p)), path=p.resolve(), base_dir=p.resolve().parent)
+
+
+def check_entry(loaded: LoadedJob) -> None:
+    """Check the entry file/module and function exist, without importing user code.
+
+    Importing would pull in TensorFlow (seconds); parsing the source is enough to catch the
+    common mistakes before any Flink process starts.
+    """
+    entry = loaded.job.spec.entry
+    src = str(loaded.path)
+    if entry.file:
+        file = loaded.entry_file()
+        assert file is not None
+        if not file.is_file():
+            raise SpecError(src, [f"spec.entry.file: {entry.file} not found (looked at {file})"])
+    else:
+        assert entry.module
+        try:
+            found = importlib.util.find_spec(entry.module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None or not found.origin or not found.origin.endswith(".py"):
+            raise SpecError(src, [f"spec.entry.module: module {entry.module!r} not found"])
+        file = Path(found.origin)
+    try:
+        tree = ast.parse(file.read_text(), filename=str(file))
+    except SyntaxError as e:
+        raise SpecError(src, [f"spec.entry: {file}:{e.lineno}: syntax error: {e.msg}"]) from None
+    names = {
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    } | {
+        t.id
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    if entry.function not in names:
+        raise SpecError(
+            src, [f"spec.entry.function: {entry.function!r} is not defined in {file}"]
+        )

@@ -1,0 +1,178 @@
+"""Pydantic models of the TFFlinkJob resource: the single source of truth.
+
+The CLI, the runtime, the operator and the generated CRD all read these models, so a
+field added here is available (and validated) everywhere at once.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "tfflink.dev/v1alpha1"
+KIND = "TFFlinkJob"
+
+
+class _Model(BaseModel):
+    """Base: camelCase field names on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False
+    )
+
+
+class Mode(str, Enum):
+    """How the workers get their data."""
+
+    BATCH = "batch"
+    STREAM = "stream"
+
+
+class Entry(_Model):
+    """Where the user's TF function lives: a .py file (relative to the job file) or a module."""
+
+    file: str | None = Field(None, description="Path of a .py file, relative to the job file.")
+    module: str | None = Field(None, description="Importable module name (instead of file).")
+    function: str = Field(
+        "map_func",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the function called with the TFContext.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Entry:
+        if bool(self.file) == bool(self.module):
+            raise ValueError("set exactly one of 'file' or 'module'")
+        return self
+
+
+class RoleSpec(_Model):
+    """One TF role: the number of nodes, which is also its Flink operator's parallelism."""
+
+    replicas: int = Field(1, ge=0, le=512, description="Number of nodes of this role.")
+
+
+class WorkerRoleSpec(RoleSpec):
+    """The worker role: a job without workers computes nothing."""
+
+    replicas: int = Field(1, ge=1, le=512, description="Number of worker nodes.")
+
+
+class Roles(_Model):
+    """The TF roles of the job: workers compute, ps hold the parameters."""
+
+    worker: WorkerRoleSpec = Field(description="Workers (at least one).")
+    ps: RoleSpec = Field(
+        default_factory=lambda: RoleSpec(replicas=0), description="Parameter servers."
+    )
+
+
+class Resources(_Model):
+    """Resources of one Flink process (JobManager or TaskManager)."""
+
+    memory: str = Field(
+        "1600m",
+        pattern=r"^[0-9]+(k|m|g|Ki|Mi|Gi)?$",
+        description="Process memory, e.g. 1600m or 2Gi.",
+    )
+    cpu: float = Field(1.0, gt=0, le=256, description="CPU cores.")
+
+
+class FlinkSpec(_Model):
+    """Shape of the Flink session cluster the job runs on."""
+
+    task_slots: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Slots per TaskManager; default: enough for AM + ps + workers in one TaskManager.",
+    )
+    job_manager: Resources = Field(default_factory=Resources)
+    task_manager: Resources = Field(default_factory=lambda: Resources(memory="2g", cpu=2.0))
+    configuration: dict[str, str] = Field(
+        default_factory=dict, description="Extra Flink configuration (config.yaml keys)."
+    )
+
+
+class Backoff(_Model):
+    """Delay between restarts: initial * multiplier**n, capped at max."""
+
+    initial_seconds: float = Field(1.0, ge=0, le=3600)
+    max_seconds: float = Field(30.0, ge=0, le=86400)
+    multiplier: float = Field(2.0, ge=1, le=10)
+
+
+class FailoverSpec(_Model):
+    """What happens when a node fails: the whole TF cluster restarts, up to maxRestarts times."""
+
+    policy: Literal["FullRestart"] = Field("FullRestart", description="Only FullRestart exists.")
+    max_restarts: int = Field(3, ge=0, le=1000, description="Restarts before the job fails.")
+    backoff: Backoff = Field(default_factory=Backoff)
+    heartbeat_interval_seconds: float = Field(1.0, gt=0, le=60)
+    heartbeat_timeout_seconds: float = Field(10.0, gt=0, le=3600)
+    registration_timeout_seconds: float = Field(
+        300.0, gt=0, le=86400, description="How long the AM waits for every node to register."
+    )
+
+    @model_validator(mode="after")
+    def _timeout_above_interval(self) -> FailoverSpec:
+        if self.heartbeat_timeout_seconds <= self.heartbeat_interval_seconds:
+            raise ValueError(
+                "heartbeatTimeoutSeconds: must be greater than heartbeatIntervalSeconds"
+            )
+        if self.backoff.max_seconds < self.backoff.initial_seconds:
+            raise ValueError("backoff.maxSeconds: must be >= backoff.initialSeconds")
+        return self
+
+
+class TFFlinkJobSpec(_Model):
+    """What the user wants run."""
+
+    mode: Mode = Field(Mode.BATCH, description="batch: TF reads its own data; stream: rows from Flink.")
+    entry: Entry
+    roles: Roles
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="Strings handed to the function (context.get_property)."
+    )
+    checkpoint_dir: str | None = Field(
+        None, min_length=1, description="Where TF writes checkpoints (context.get_checkpoint_dir)."
+    )
+    flink: FlinkSpec = Field(default_factory=FlinkSpec)
+    failover: FailoverSpec = Field(default_factory=FailoverSpec)
+
+    def slots_needed(self) -> int:
+        """One slot per TF node plus one for the AM: every role runs at once."""
+        return 1 + self.roles.ps.replicas + self.roles.worker.replicas
+
+
+class ObjectMeta(_Model):
+    """The part of Kubernetes metadata a job file uses; the rest is kept but not checked."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow"
+    )
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=45,
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            description="DNS-1123 label; short enough to prefix the owned objects' names.",
+        ),
+    ]
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class TFFlinkJob(_Model):
+    """The whole resource as written in job.yaml or stored by Kubernetes."""
+
+    api_version: Literal["tfflink.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["TFFlinkJob"]
+    metadata: ObjectMeta
+    spec: TFFlinkJobSpec
+    status: dict[str, Any] | None = None
