@@ -9,19 +9,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+from .base import _Model
+from .kubernetes import KubernetesSpec, RunPolicy
 
 API_VERSION = "tfflink.dev/v1alpha1"
 KIND = "TFFlinkJob"
-
-
-class _Model(BaseModel):
-    """Base: camelCase field names on the wire, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False
-    )
 
 
 class Mode(str, Enum):
@@ -142,6 +137,8 @@ class TFFlinkJobSpec(_Model):
     )
     flink: FlinkSpec = Field(default_factory=FlinkSpec)
     failover: FailoverSpec = Field(default_factory=FailoverSpec)
+    kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
+    run_policy: RunPolicy = Field(default_factory=RunPolicy)
 
     def slots_needed(self) -> int:
         """One slot per TF node plus one for the AM: every role runs at once."""
@@ -176,3 +173,4 @@ class TFFlinkJob(_Model):
     metadata: ObjectMeta
     spec: TFFlinkJobSpec
     status: dict[str, Any] | None = None
+
