@@ -1,22 +1,96 @@
 """Kubernetes-only parts of the spec: images, pod placement and the run policy.
 
-`tfflink run` ignores ``spec.kubernetes``; the operator reads it to build the session cluster.
+`tfflink run` ignores ``spec.kubernetes`` and ``spec.runPolicy``; the operator reads them to
+build and supervise the session cluster.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
 from .base import _Model
 
 
+class Toleration(_Model):
+    """A pod toleration, copied as is onto every Flink pod."""
+
+    key: str | None = Field(None, description="Taint key; empty with operator Exists matches every taint.")
+    operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal.")
+    value: str | None = Field(None, description="Taint value (operator Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect to tolerate; empty tolerates every effect."
+    )
+    toleration_seconds: int | None = Field(
+        None, ge=0, description="How long a NoExecute taint is tolerated before eviction."
+    )
+
+
+class EnvVar(_Model):
+    """A plain environment variable for the Flink containers."""
+
+    name: str = Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
+    value: str = Field("", description="Variable value.")
+
+
 class KubernetesSpec(_Model):
     """How the Flink session cluster's pods look on Kubernetes."""
 
     image: str = Field("tfflink/runtime:0.1.0", min_length=1, description="Runtime image (Flink + TF + tfflink).")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="When the kubelet pulls the image."
+    )
+    image_pull_secrets: list[str] = Field(
+        default_factory=list, description="Names of Secrets used to pull the image."
+    )
+    service_account_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=253,
+        description=(
+            "Existing ServiceAccount for the Flink pods; default: the operator creates "
+            "<name>-flink. Either way the operator binds it to the rendezvous Role."
+        ),
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels every Flink pod must match."
+    )
+    tolerations: list[Toleration] = Field(default_factory=list, description="Pod tolerations.")
+    pod_labels: dict[str, str] = Field(
+        default_factory=dict, description="Extra labels on every Flink pod (tfflink.dev/* is reserved)."
+    )
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict, description="Extra annotations on every Flink pod."
+    )
+    env: list[EnvVar] = Field(default_factory=list, description="Extra environment of the Flink containers.")
+    startup_deadline_seconds: int = Field(
+        600,
+        ge=10,
+        le=86400,
+        description=(
+            "How long a (re)deployed cluster may take to run the Flink job; past it the job "
+            "fails with the pods' problem (image pull errors, unschedulable pods)."
+        ),
+    )
 
 
 class RunPolicy(_Model):
     """Limits on the whole run (Kubeflow's runPolicy in spirit)."""
 
     suspend: bool = Field(False, description="True tears the session cluster down; false brings it back.")
+    active_deadline_seconds: int | None = Field(
+        None,
+        ge=1,
+        description="The job fails (DeadlineExceeded) after running this long; the clock restarts on resume.",
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        None, ge=0, description="Delete the TFFlinkJob this long after it succeeded or failed."
+    )
+    cleanup_policy: Literal["Delete", "Keep", "KeepOnFailure"] = Field(
+        "Delete",
+        description=(
+            "The session cluster after the job ends: Delete it, Keep it (for debugging), "
+            "or keep it only when the job failed (KeepOnFailure)."
+        ),
+    )

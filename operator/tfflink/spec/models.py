@@ -95,9 +95,9 @@ class FlinkSpec(_Model):
 class Backoff(_Model):
     """Delay between restarts: initial * multiplier**n, capped at max."""
 
-    initial_seconds: float = Field(1.0, ge=0, le=3600)
-    max_seconds: float = Field(30.0, ge=0, le=86400)
-    multiplier: float = Field(2.0, ge=1, le=10)
+    initial_seconds: float = Field(1.0, ge=0, le=3600, description="Delay before the first restart.")
+    max_seconds: float = Field(30.0, ge=0, le=86400, description="Longest delay between restarts.")
+    multiplier: float = Field(2.0, ge=1, le=10, description="Factor by which the delay grows per restart.")
 
 
 class FailoverSpec(_Model):
@@ -106,8 +106,12 @@ class FailoverSpec(_Model):
     policy: Literal["FullRestart"] = Field("FullRestart", description="Only FullRestart exists.")
     max_restarts: int = Field(3, ge=0, le=1000, description="Restarts before the job fails.")
     backoff: Backoff = Field(default_factory=Backoff)
-    heartbeat_interval_seconds: float = Field(1.0, gt=0, le=60)
-    heartbeat_timeout_seconds: float = Field(10.0, gt=0, le=3600)
+    heartbeat_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often each TF node tells the AM it is alive."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        10.0, gt=0, le=3600, description="A node silent this long counts as failed."
+    )
     registration_timeout_seconds: float = Field(
         300.0, gt=0, le=86400, description="How long the AM waits for every node to register."
     )

@@ -1,0 +1,7 @@
+"""``python -m tfflink`` is the ``tfflink`` command."""
+
+import sys
+
+from .cli.main import main
+
+sys.exit(main())

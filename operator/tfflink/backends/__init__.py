@@ -1,0 +1,1 @@
+"""Where jobs run: a local Flink session cluster, or Kubernetes."""

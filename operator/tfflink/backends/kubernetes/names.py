@@ -1,0 +1,70 @@
+"""Names and labels of the objects owned by one TFFlinkJob.
+
+Per-job objects (ConfigMaps, RBAC, the JobManager Service) keep one name for the job's life.
+Per-attempt objects (the JobManager/TaskManager Deployments, the submitter Job and their pods)
+carry the attempt in their name and in the ``tfflink.dev/attempt`` label: a full restart
+deletes every attempt but the current one, and events of an old attempt's pods are ignored.
+"""
+
+from __future__ import annotations
+
+GROUP = "tfflink.dev"
+VERSION = "v1alpha1"
+PLURAL = "tfflinkjobs"
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "tfflink-operator"
+APP_NAME = "app.kubernetes.io/name"
+JOB = "tfflink.dev/job"
+COMPONENT = "tfflink.dev/component"
+ATTEMPT = "tfflink.dev/attempt"
+
+JOBMANAGER, TASKMANAGER, SUBMITTER = "jobmanager", "taskmanager", "submitter"
+CLUSTER_COMPONENTS = (JOBMANAGER, TASKMANAGER, SUBMITTER)
+
+FLINK_RPC_PORT, FLINK_BLOB_PORT, FLINK_REST_PORT, FLINK_TM_RPC_PORT = 6123, 6124, 8081, 6122
+RENDEZVOUS_KEY = "am-address"
+
+
+def common_labels(job: str) -> dict[str, str]:
+    """Labels on every object the operator creates for ``job``."""
+    return {APP_NAME: "tfflink", MANAGED_BY: MANAGED_BY_VALUE, JOB: job}
+
+
+def cluster_labels(job: str, component: str, attempt: int) -> dict[str, str]:
+    """Labels of a per-attempt object (and of its pods)."""
+    return {**common_labels(job), COMPONENT: component, ATTEMPT: str(attempt)}
+
+
+def config_map(job: str) -> str:
+    return f"{job}-config"
+
+
+def rendezvous(job: str) -> str:
+    return f"{job}-rendezvous"
+
+
+def service_account(job: str) -> str:
+    return f"{job}-flink"
+
+
+def role(job: str) -> str:
+    return f"{job}-rendezvous"
+
+
+def jobmanager_service(job: str) -> str:
+    return f"{job}-jobmanager"
+
+
+def deployment(job: str, component: str, attempt: int) -> str:
+    return f"{job}-{component}-{attempt}"
+
+
+def submitter(job: str, attempt: int) -> str:
+    return f"{job}-submit-{attempt}"
+
+
+def selector(job: str, *, keep_attempt: int | None = None) -> str:
+    """Label selector of the job's per-attempt objects, optionally all but one attempt."""
+    sel = f"{JOB}={job},{ATTEMPT}"
+    return sel if keep_attempt is None else f"{sel},{ATTEMPT}!={keep_attempt}"

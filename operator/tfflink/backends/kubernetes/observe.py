@@ -1,0 +1,155 @@
+"""Facts about one job's pods, Deployments and submitter Job, read from their stored bodies.
+
+The operator indexes these facts from watch events; :func:`observe` folds them into the
+:class:`~tfflink.lifecycle.reconcile.Observation` of the current attempt. A pod counts as failed
+when Kubernetes says so in any of the usual ways (phase Failed, eviction, a container that
+exited non-zero or is in CrashLoopBackOff); image pull errors and unschedulable pods are
+startup problems, which fail the job only once the startup deadline passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...lifecycle.reconcile import Failure, Observation
+from . import names as n
+
+STARTUP_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+     "CreateContainerError", "ErrImageNeverPull"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ObjectFact:
+    """What the operator keeps about one owned object (pod, Deployment or submitter Job)."""
+
+    kind: str
+    name: str
+    component: str
+    attempt: int
+    ready: int = 0  # pods: 1 when Ready; Deployments: readyReplicas
+    wanted: int = 0  # Deployments: spec.replicas
+    state: str = ""  # submitter Job: Active, Complete, Failed
+    failure: Failure | None = None
+    startup_problem: str | None = None
+
+
+def _attempt(labels: Mapping[str, str]) -> int:
+    try:
+        return int(labels.get(n.ATTEMPT, "-1"))
+    except ValueError:
+        return -1
+
+
+def _container_failure(pod: str, statuses: Iterable[Mapping[str, Any]]) -> Failure | None:
+    for cs in statuses:
+        state, last = cs.get("state") or {}, cs.get("lastState") or {}
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") == "CrashLoopBackOff":
+            return Failure("CrashLoopBackOff", f"pod {pod}: container {cs.get('name')} is in CrashLoopBackOff")
+        for term in (state.get("terminated"), last.get("terminated")):
+            if term and term.get("exitCode", 0) != 0:
+                why = f" ({term['reason']})" if term.get("reason") else ""
+                return Failure(
+                    "ContainerFailed",
+                    f"pod {pod}: container {cs.get('name')} exited with code {term.get('exitCode')}{why}",
+                )
+    return None
+
+
+def pod_failure(pod: Mapping[str, Any]) -> Failure | None:
+    """Why a pod counts as failed, or None."""
+    name = pod.get("metadata", {}).get("name", "?")
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed":
+        reason = status.get("reason") or "PodFailed"
+        msg = status.get("message") or "pod phase is Failed"
+        return Failure("Evicted" if reason == "Evicted" else "PodFailed", f"pod {name}: {reason}: {msg}")
+    statuses = list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
+    return _container_failure(name, statuses)
+
+
+def pod_startup_problem(pod: Mapping[str, Any]) -> str | None:
+    """Image pull errors and scheduling failures: the pod may never start."""
+    name = pod.get("metadata", {}).get("name", "?")
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STARTUP_REASONS:
+            return f"pod {name}: {waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f"pod {name}: {cond.get('reason', 'Unschedulable')}: {cond.get('message', '')}".rstrip(": ")
+    return None
+
+
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+def job_state(job: Mapping[str, Any]) -> tuple[str, str]:
+    """(Active | Complete | Failed, message) of a batch/v1 Job."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+            return cond["type"], cond.get("message") or cond.get("reason") or ""
+    return "Active", ""
+
+
+def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
+    """The fact of one owned object (``kind``: Pod, Deployment or Job)."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    base = {"kind": kind, "name": meta.get("name", ""), "component": labels.get(n.COMPONENT, ""),
+            "attempt": _attempt(labels)}  # fmt: skip
+    if kind == "Pod":
+        return ObjectFact(
+            **base, ready=int(pod_ready(body)), failure=pod_failure(body),
+            startup_problem=pod_startup_problem(body),
+        )  # fmt: skip
+    if kind == "Deployment":
+        return ObjectFact(
+            **base, ready=int((body.get("status") or {}).get("readyReplicas") or 0),
+            wanted=int((body.get("spec") or {}).get("replicas") or 0),
+        )  # fmt: skip
+    state, message = job_state(body)
+    failure = Failure("SubmissionFailed", f"submitter {base['name']}: {message}") if state == "Failed" else None
+    return ObjectFact(**base, state=state, failure=failure)
+
+
+def observe(
+    facts: Iterable[ObjectFact],
+    *,
+    attempt: int,
+    deleted_pods: Iterable[tuple[int, str]] = (),
+    flink_job: tuple[str, str] | None = None,
+) -> Observation:
+    """Fold the job's object facts into what the reconciler needs about attempt ``attempt``."""
+    facts = list(facts)
+    cur = [f for f in facts if f.attempt == attempt]
+    pods = [f for f in cur if f.kind == "Pod" and f.component != n.SUBMITTER]
+    deps = {f.component: f for f in cur if f.kind == "Deployment"}
+    subs = [f for f in cur if f.kind == "Job"]
+    failure = next((f.failure for f in pods if f.failure), None)
+    if failure is None:
+        gone = [name for a, name in deleted_pods if a == attempt]
+        if gone:
+            failure = Failure("PodDeleted", f"pod {gone[0]} was deleted")
+    if failure is None and subs and subs[0].failure:
+        failure = subs[0].failure
+    jm, tm = deps.get(n.JOBMANAGER), deps.get(n.TASKMANAGER)
+    return Observation(
+        cluster_created=tm is not None,
+        any_objects=bool(facts),
+        stale=any(f.attempt != attempt for f in facts),
+        jobmanager_ready=bool(jm and jm.ready >= 1),
+        taskmanagers_ready=tm.ready if tm else 0,
+        submitter=subs[0].state if subs else None,
+        failure=failure,
+        startup_problem=next((f.startup_problem for f in pods if f.startup_problem), None),
+        flink_job_id=flink_job[0] if flink_job else None,
+        flink_state=flink_job[1] if flink_job else None,
+    )

@@ -1,0 +1,224 @@
+"""``tfflink run``: one job on a local Flink session cluster, supervised to the end.
+
+Start the cluster, submit, watch (Flink REST for the job, the AM for TF roles and node logs),
+and tear everything down. A TF node failure is the AM's business (it restarts the TF cluster
+in place); a Flink failure (a JVM or task dying) is ours: a fresh session cluster and a
+resubmission, under the same ``spec.failover`` budget and the same restart policy.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..lifecycle import Phase, RestartPolicy
+from ..runtime.am_server import AMClient, AMUnreachable
+from ..runtime.config import RuntimeConfig
+from ..runtime.rendezvous import FileRendezvous
+from ..spec import LoadedJob
+from .flink_rest import FlinkRest, FlinkUnreachable
+from .local import LocalFlinkCluster, kill_tagged
+from .submit import submit
+
+POLL_SECONDS = 0.5
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+@dataclass
+class RunResult:
+    """How a run ended; ``reason`` is one line fit for the terminal."""
+
+    phase: Phase
+    reason: str = ""
+    restarts: int = 0
+    restart_reasons: list[str] = field(default_factory=list)
+    job_id: str | None = None
+    am_status: dict[str, Any] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+
+@dataclass
+class _Attempt:
+    """What one submission's watch loop observed."""
+
+    outcome: str  # "succeeded" | "tf-failed" | "flink-failed"
+    reason: str
+    am_status: dict[str, Any]
+
+
+class LocalRunner:
+    """Runs one loaded job to completion on this machine."""
+
+    def __init__(
+        self,
+        loaded: LoadedJob,
+        *,
+        workdir: Path,
+        flink_address: str | None = None,
+        out: Callable[[str], None] = print,
+    ) -> None:
+        self.loaded = loaded
+        self.spec = loaded.job.spec
+        self.name = loaded.job.metadata.name
+        self.workdir = workdir
+        self.flink_address = flink_address
+        self.out = out
+        self.run_id = uuid.uuid4().hex
+        self.policy = RestartPolicy.from_spec(self.spec.failover)
+        self.cluster: LocalFlinkCluster | None = None
+        self.job_id: str | None = None
+        self.started = time.monotonic()
+
+    # -- public -----------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        """Run until Succeeded or Failed; always leaves no process of this run behind."""
+        restarts: list[str] = []
+        try:
+            while True:
+                attempt = self._attempt(restarts_done=len(restarts))
+                # The AM of this attempt restarted the TF cluster in place for these reasons.
+                spent = restarts + list(attempt.am_status.get("restartReasons", []))
+                if attempt.outcome == "succeeded":
+                    return self._result(Phase.SUCCEEDED, "", spent, attempt.am_status)
+                if attempt.outcome == "tf-failed":
+                    return self._result(Phase.FAILED, attempt.reason, spent, attempt.am_status)
+                decision = self.policy.decide(restarts_done=len(spent), reason=attempt.reason)
+                if not decision.restart:
+                    return self._result(Phase.FAILED, decision.reason, spent, attempt.am_status)
+                restarts = spent + [attempt.reason]
+                self.out(
+                    f"tfflink: restart {len(restarts)}/{self.policy.max_restarts} of the Flink "
+                    f"cluster in {decision.delay_seconds:.1f}s: {attempt.reason}"
+                )
+                time.sleep(decision.delay_seconds)
+        finally:
+            self._teardown()
+
+    def close(self) -> None:
+        """Stop everything now (Ctrl-C)."""
+        self._teardown()
+
+    # -- one submission ---------------------------------------------------------------------
+
+    def _attempt(self, restarts_done: int) -> _Attempt:
+        address = self.flink_address or self._start_cluster()
+        submission = uuid.uuid4().hex[:12]
+        rdv_dir = self.workdir / f"rendezvous-{submission}"
+        cfg = RuntimeConfig.from_loaded(
+            self.loaded, rendezvous=f"file://{rdv_dir}", submission=submission, restarts_done=restarts_done
+        )
+        env = self.cluster.env() if self.cluster else None
+        self.job_id = submit(cfg, flink_address=address, workdir=self.workdir, env=env)
+        self.out(f"tfflink: submitted Flink job {self.job_id} (web UI: http://{address})")
+        try:
+            return self._watch(FlinkRest(address), self.job_id, FileRendezvous(str(rdv_dir), submission))
+        finally:
+            self._stop_job(address)
+
+    def _start_cluster(self) -> str:
+        if self.cluster is not None:
+            self._teardown()
+        slots = self.spec.slots_needed()
+        self.out(f"tfflink: starting a local Flink session cluster ({slots} slots) ...")
+        t0 = time.monotonic()
+        self.cluster = LocalFlinkCluster(
+            workdir=self.workdir / "flink", spec=self.spec.flink, slots=slots, run_id=self.run_id
+        )
+        self.cluster.start()
+        self.out(f"tfflink: Flink ready at {self.cluster.rest_address} ({time.monotonic() - t0:.1f}s)")
+        return self.cluster.rest_address
+
+    def _watch(self, rest: FlinkRest, job_id: str, rdv: FileRendezvous) -> _Attempt:
+        am: AMClient | None = None
+        status: dict[str, Any] = {}
+        log_seq, last_line, last_print = 0, "", 0.0
+        while True:
+            time.sleep(POLL_SECONDS)
+            if am is None:
+                try:
+                    am = AMClient(rdv.lookup(timeout=0), timeout=2.0)
+                except Exception:  # noqa: BLE001  (not published yet)
+                    am = None
+            if am is not None:
+                try:
+                    status = am.status()
+                    logs = am.logs(log_seq)
+                    for line in logs["lines"]:
+                        self.out(line)
+                    log_seq = int(logs["next"])
+                except AMUnreachable:
+                    pass
+            line = self._progress_line(status)
+            if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
+                self.out(f"[{self._elapsed()}] {line}")
+                last_line, last_print = line, time.monotonic()
+            dead = self.cluster.dead_process() if self.cluster else None
+            if dead:
+                return _Attempt("flink-failed", f"Flink {dead} process died", status)
+            try:
+                state = rest.job(job_id).get("state", "")
+            except FlinkUnreachable as e:
+                return _Attempt("flink-failed", str(e), status)
+            if state == "FINISHED":
+                return _Attempt("succeeded", "", status)
+            if state in ("FAILED", "CANCELED", "FAILING", "CANCELLING"):
+                if status.get("phase") == Phase.FAILED.value:
+                    return _Attempt("tf-failed", str(status.get("message", "")), status)
+                root = rest.root_exception(job_id) or f"Flink job {state}"
+                return _Attempt("flink-failed", _first_line(root), status)
+
+    def _progress_line(self, status: dict[str, Any]) -> str:
+        if not status:
+            return "Deploying: waiting for the AM"
+        roles = " | ".join(
+            f"{role}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            for role, counts in sorted(status.get("roles", {}).items(), reverse=True)
+        )
+        return f"{status.get('phase')} (cluster v{status.get('clusterVersion')}, restarts {status.get('restarts')}) {roles}"
+
+    def _elapsed(self) -> str:
+        s = int(time.monotonic() - self.started)
+        return f"{s // 60:02d}:{s % 60:02d}"
+
+    def _result(self, phase: Phase, reason: str, restarts: list[str], am_status: dict[str, Any]) -> RunResult:
+        return RunResult(
+            phase=phase,
+            reason=reason,
+            restarts=len(restarts),
+            restart_reasons=restarts,
+            job_id=self.job_id,
+            am_status=am_status,
+            elapsed=time.monotonic() - self.started,
+        )
+
+    # -- teardown ---------------------------------------------------------------------------
+
+    def _stop_job(self, address: str) -> None:
+        """Cancel our job if it still runs (matters on an external session cluster)."""
+        if self.job_id is None:
+            return
+        try:
+            rest = FlinkRest(address)
+            if rest.job(self.job_id).get("state") in ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING"):
+                rest.cancel(self.job_id)
+        except FlinkUnreachable:
+            pass
+
+    def _teardown(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+        kill_tagged(self.run_id)
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line[:400]
+    return text[:400]

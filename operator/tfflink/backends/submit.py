@@ -1,0 +1,68 @@
+"""Submitting the TF-on-Flink program to a session cluster with the ``flink`` CLI.
+
+PyFlink programs can only be submitted by the ``flink`` client (it runs the Python program to
+build the job graph), so both backends go through here. Submission is detached: the job id
+comes back at once and the job is observed over REST.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from ..runtime.config import RuntimeConfig
+from .local import pyflink_home
+
+JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")
+
+
+class SubmitError(Exception):
+    """The flink client could not submit the job; the message is its most telling line."""
+
+
+def _reason(output: str) -> str:
+    """The most telling line of the flink client's output."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for key in ("Caused by:", "Error:", "Exception:"):
+        hits = [ln for ln in lines if key in ln]
+        if hits:
+            return hits[-1][:400]
+    return lines[-1][:400] if lines else "no output"
+
+
+def submit(
+    cfg: RuntimeConfig,
+    *,
+    flink_address: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    timeout: float = 180.0,
+) -> str:
+    """Submit ``cfg`` to the session cluster at ``flink_address``; return the Flink job id."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg_file = workdir / f"runtime-{cfg.submission}.json"
+    cfg_file.write_text(cfg.to_json())
+    program = Path(__file__).resolve().parent.parent / "runtime" / "flink_job.py"
+    cmd = [
+        str(pyflink_home() / "bin" / "flink"), "run", "-m", flink_address, "-d",
+        "-pyexec", python, "-pyclientexec", python,
+        "-py", str(program), "--config", str(cfg_file),
+    ]  # fmt: skip
+    run_env = dict(env if env is not None else os.environ)
+    run_env.setdefault("FLINK_LOG_DIR", str(workdir))
+    try:
+        out = subprocess.run(
+            cmd, env=run_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise SubmitError(f"flink run did not finish within {timeout:.0f}s") from None
+    text = out.stdout + "\n" + out.stderr
+    (workdir / f"submit-{cfg.submission}.log").write_text(text)
+    m = JOB_ID.search(text)
+    if out.returncode != 0 or not m:
+        raise SubmitError(f"submitting to Flink at {flink_address} failed: {_reason(text)}")
+    return m.group(1)

@@ -1,0 +1,1 @@
+"""Command line: ``tfflink run | validate | submit``."""

@@ -1,0 +1,135 @@
+"""The ``tfflink`` command: thin wrappers over the spec loader and the backends.
+
+Exit codes: 0 success, 1 the job (or submission) failed, 2 the job file is invalid,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from ..spec import SpecError, check_entry, load_job
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _err(msg: str) -> None:
+    print(f"tfflink: error: {msg}", file=sys.stderr, flush=True)
+
+
+def _load(path: str) -> object:
+    loaded = load_job(path)
+    check_entry(loaded)
+    return loaded
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = _load(args.job)
+    job = loaded.job  # type: ignore[attr-defined]
+    roles = job.spec.roles
+    print(f"{args.job}: valid TFFlinkJob {job.metadata.name!r} ({job.spec.mode.value}, "
+          f"{roles.worker.replicas} worker(s), {roles.ps.replicas} ps)")
+    return EXIT_OK
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..backends.local_runner import LocalRunner  # noqa: PLC0415  (pulls in PyFlink paths)
+    from ..backends.submit import SubmitError  # noqa: PLC0415
+
+    loaded = _load(args.job)
+    name = loaded.job.metadata.name  # type: ignore[attr-defined]
+    workdir = Path(args.workdir or Path(".tfflink") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    runner = LocalRunner(loaded, workdir=workdir, flink_address=args.flink_address)  # type: ignore[arg-type]
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    print(f"tfflink: job {name}: work dir {workdir}", flush=True)
+    try:
+        result = runner.run()
+    except KeyboardInterrupt:
+        runner.close()
+        _err(f"job {name} interrupted; everything it started was stopped")
+        return EXIT_INTERRUPTED
+    except (SubmitError, RuntimeError) as e:
+        runner.close()
+        _err(f"job {name}: {e}")
+        return EXIT_FAILED
+    if args.status_file:
+        Path(args.status_file).write_text(json.dumps({
+            "phase": result.phase.value, "reason": result.reason, "restarts": result.restarts,
+            "restartReasons": result.restart_reasons, "jobId": result.job_id,
+            "elapsedSeconds": round(result.elapsed, 2), "am": result.am_status,
+        }, indent=2))
+    if result.phase.value == "Succeeded":
+        print(f"tfflink: job {name} Succeeded in {result.elapsed:.1f}s (restarts: {result.restarts})", flush=True)
+        return EXIT_OK
+    _err(f"job {name} Failed after {result.elapsed:.1f}s (restarts: {result.restarts}): {result.reason}")
+    return EXIT_FAILED
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from ..backends.submit import SubmitError, submit  # noqa: PLC0415
+    from ..runtime.config import RuntimeConfig  # noqa: PLC0415
+
+    loaded = _load(args.job)
+    import uuid  # noqa: PLC0415
+
+    cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous, submission=args.submission or uuid.uuid4().hex[:12])  # type: ignore[arg-type]
+    try:
+        job_id = submit(cfg, flink_address=args.flink_address, workdir=Path(args.workdir).resolve())
+    except SubmitError as e:
+        _err(str(e))
+        return EXIT_FAILED
+    print(json.dumps({"jobId": job_id, "submission": cfg.submission}), flush=True)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tfflink", description="Distributed TensorFlow on Apache Flink.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate", help="check a job file and its entry function; start nothing")
+    v.add_argument("job", help="path of job.yaml")
+    v.set_defaults(fn=cmd_validate)
+
+    r = sub.add_parser("run", help="run a job on a local Flink session cluster (the embedded default)")
+    r.add_argument("job", help="path of job.yaml")
+    r.add_argument("--flink-address", metavar="HOST:PORT", help="submit to this existing session cluster instead")
+    r.add_argument("--workdir", help="where logs and Flink files go (default .tfflink/<name>-<time>)")
+    r.add_argument("--status-file", help="write the final status as JSON here")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("submit", help="submit a job to a session cluster and print its Flink job id")
+    s.add_argument("job", help="path of job.yaml")
+    s.add_argument("--flink-address", metavar="HOST:PORT", required=True)
+    s.add_argument("--rendezvous", required=True, help="file:///dir or configmap://namespace/name")
+    s.add_argument("--submission", help="submission id (default: random)")
+    s.add_argument("--workdir", default="/tmp/tfflink-submit")
+    s.set_defaults(fn=cmd_submit)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(args))
+    except SpecError as e:
+        for line in str(e).splitlines():
+            print(f"tfflink: invalid job: {line}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

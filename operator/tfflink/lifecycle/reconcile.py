@@ -1,0 +1,310 @@
+"""The operator's decision function: (spec, status, observation, now) -> plan.
+
+Pure and level-based, so it is unit-tested without Kubernetes and is crash safe: the operator
+writes ``plan.status`` *before* it runs ``plan.actions``, and every action is idempotent and
+derived from the status (``attempt``), so re-planning after a crash repeats the same step. The
+full-restart policy is :class:`~tfflink.lifecycle.policy.RestartPolicy`, shared with the AM and
+the local backend.
+
+Attempts: every session cluster the operator creates gets the next ``status.attempt``; a
+restart tears down every attempt but the new one and deploys the new one once the old pods are
+gone and the backoff has passed. ``restartCount`` counts only restarts caused by failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ..spec.models import TFFlinkJobSpec
+from ..spec.status import Intent, PhaseName, RoleStatus, TFFlinkJobStatus, now_rfc3339, parse_rfc3339
+from .policy import RestartPolicy
+from .states import Phase
+
+FLINK_FAILED_STATES = frozenset({"FAILED", "CANCELED", "CANCELLING", "FAILING", "SUSPENDED"})
+FLINK_DONE = "FINISHED"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A reason (CamelCase) and a message naming the pod/container/job that failed."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the operator saw of the job's cluster, for the current attempt unless noted."""
+
+    cluster_created: bool = False  # the attempt's TaskManager Deployment exists (created last)
+    any_objects: bool = False  # any per-attempt object or pod of any attempt exists
+    stale: bool = False  # objects or pods of other attempts still exist
+    jobmanager_ready: bool = False
+    taskmanagers_ready: int = 0
+    submitter: str | None = None  # None (not created), Active, Complete, Failed
+    failure: Failure | None = None
+    startup_problem: str | None = None
+    flink_job_id: str | None = None
+    flink_state: str | None = None
+    roles: dict[str, dict[str, int]] | None = None  # from the AM's /status, when reachable
+
+
+@dataclass(frozen=True)
+class Action:
+    """An idempotent step on the cluster.
+
+    Deploy: create the job's objects and attempt ``attempt``'s cluster (existing ones are kept).
+    Teardown: delete every attempt's cluster except ``attempt`` (None: all of them).
+    Submit: create attempt ``attempt``'s submitter Job.
+    DeleteJob: delete the TFFlinkJob itself (ttlSecondsAfterFinished).
+    """
+
+    kind: Literal["Deploy", "Teardown", "Submit", "DeleteJob"]
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the TFFlinkJob."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    """The new status (written first), then the actions, the events and when to look again."""
+
+    status: TFFlinkJobStatus
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue_seconds: float | None = None
+
+
+def spec_hash(spec: TFFlinkJobSpec) -> str:
+    """Hash of what shapes the cluster; runPolicy and failover changes need no redeploy."""
+    data = spec.model_dump(by_alias=True, mode="json", exclude={"run_policy", "failover"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def taskmanagers_wanted(spec: TFFlinkJobSpec) -> int:
+    needed = spec.slots_needed()
+    per_tm = spec.flink.task_slots or needed
+    return -(-needed // per_tm)
+
+
+_PHASE_CONDITIONS: dict[str, Literal["Running", "Restarting", "Suspended", "Succeeded", "Failed"]] = {
+    "Running": "Running", "Restarting": "Restarting", "Suspended": "Suspended",
+    "Succeeded": "Succeeded", "Failed": "Failed",
+}  # fmt: skip
+_WARNING_PHASES = {"Restarting", "Failed"}
+
+
+class _Planner:
+    """One reconcile pass; methods mutate ``self.plan``."""
+
+    def __init__(self, spec: TFFlinkJobSpec, status: TFFlinkJobStatus, obs: Observation, now: datetime) -> None:
+        self.spec, self.obs, self.now, self.nows = spec, obs, now, now_rfc3339(now)
+        self.plan = Plan(status=status.model_copy(deep=True))
+        self.st = self.plan.status
+        self.policy = RestartPolicy.from_spec(spec.failover)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def enter(self, phase: PhaseName, reason: str, message: str) -> None:
+        """Move to ``phase``: conditions follow, and an Event is posted if the phase changed."""
+        st = self.st
+        changed = st.phase != phase
+        st.phase, st.reason, st.message = phase, reason, message
+        for ptype, ctype in _PHASE_CONDITIONS.items():
+            if ptype == phase:
+                st.set_condition(ctype, True, reason, message, self.nows)
+            elif (c := st.condition(ctype)) is not None and c.status == "True":
+                st.set_condition(ctype, False, reason, message, self.nows)
+        if changed:
+            kind: Literal["Normal", "Warning"] = "Warning" if phase in _WARNING_PHASES else "Normal"
+            self.plan.events.append(Event(kind, reason, message))
+
+    def act(self, kind: Literal["Deploy", "Teardown", "Submit", "DeleteJob"], attempt: int | None = None) -> None:
+        self.plan.actions.append(Action(kind, attempt))
+
+    def requeue(self, seconds: float) -> None:
+        cur = self.plan.requeue_seconds
+        self.plan.requeue_seconds = seconds if cur is None else min(cur, seconds)
+
+    def elapsed(self, since: str | None) -> float:
+        return 0.0 if since is None else (self.now - parse_rfc3339(since)).total_seconds()
+
+    def new_attempt(self, phase: PhaseName, reason: str, message: str, delay: float = 0.0) -> None:
+        """Record the next attempt as the intent, then tear down every other attempt."""
+        st = self.st
+        st.attempt += 1
+        st.flink_job_id = None
+        not_before = now_rfc3339(self.now + timedelta(seconds=delay))
+        st.intent = Intent(action="Restart" if phase == "Restarting" else "Deploy", attempt=st.attempt,
+                           reason=reason, not_before=not_before)  # fmt: skip
+        self.enter(phase, reason, message)
+        if phase == "Deploying":
+            self.start_deploy()
+        else:
+            self.act("Teardown", st.attempt)
+            self.requeue(delay)
+
+    def start_deploy(self) -> None:
+        """Deploy the current attempt, once the previous attempts' pods are gone."""
+        st = self.st
+        st.deploy_time = self.nows
+        st.spec_hash = spec_hash(self.spec)
+        st.task_managers = taskmanagers_wanted(self.spec)
+        st.intent = Intent(action="Deploy", attempt=st.attempt, reason=st.reason)
+        st.set_condition("Created", True, "ClusterCreated", f"session cluster attempt {st.attempt}", self.nows)
+        self.deploy_step()
+
+    def deploy_step(self) -> None:
+        if self.obs.stale:
+            self.act("Teardown", self.st.attempt)
+            self.requeue(1.0)
+        elif not self.obs.cluster_created:
+            self.act("Deploy", self.st.attempt)
+
+    def finish(self, phase: Literal["Succeeded", "Failed"], reason: str, message: str) -> None:
+        st = self.st
+        st.completion_time = self.nows
+        st.intent = None
+        self.enter(phase, reason, message)
+        self.finished()
+
+    def cleanup_wanted(self) -> bool:
+        policy = self.spec.run_policy.cleanup_policy
+        return policy == "Delete" or (policy == "KeepOnFailure" and self.st.phase == "Succeeded")
+
+    # -- phases -------------------------------------------------------------------------------
+    def finished(self) -> None:
+        if self.cleanup_wanted() and self.obs.any_objects:
+            self.act("Teardown", None)
+        ttl = self.spec.run_policy.ttl_seconds_after_finished
+        if ttl is not None:
+            left = ttl - self.elapsed(self.st.completion_time)
+            if left <= 0:
+                self.act("DeleteJob")
+            else:
+                self.requeue(left)
+
+    def suspended(self) -> None:
+        if self.st.phase != "Suspended":
+            self.st.intent = Intent(action="Teardown", attempt=self.st.attempt, reason="Suspended")
+            self.st.flink_job_id = None
+            self.enter("Suspended", "Suspended", "spec.runPolicy.suspend is true: session cluster torn down")
+        if self.obs.any_objects:
+            self.act("Teardown", None)
+            self.requeue(1.0)
+        else:
+            self.st.intent = None
+
+    def failed(self, failure: Failure) -> None:
+        decision = self.policy.decide(restarts_done=self.st.restart_count, reason=failure.message)
+        if decision.restart:
+            self.st.restart_count += 1
+            msg = f"{failure.message}; full restart {self.st.restart_count}/{self.policy.max_restarts} " \
+                  f"in {decision.delay_seconds:g}s"  # fmt: skip
+            self.new_attempt("Restarting", failure.reason, msg, decision.delay_seconds)
+        else:
+            self.finish("Failed", failure.reason, decision.reason)
+
+    def restarting(self) -> None:
+        """Wait for the old attempts' pods to go and for the backoff, then deploy the new attempt."""
+        intent = self.st.intent
+        wait = -self.elapsed(intent.not_before) if intent and intent.not_before else 0.0
+        if self.obs.stale:
+            self.act("Teardown", self.st.attempt)
+            self.requeue(1.0)
+        if wait > 0:
+            self.requeue(wait)
+        elif not self.obs.stale:
+            self.enter("Deploying", "Redeploying", f"deploying session cluster attempt {self.st.attempt}")
+            self.start_deploy()
+
+    def active(self) -> None:
+        """Deploying or Running: watch for failure, success, deadlines; drive the deployment."""
+        obs, st = self.obs, self.st
+        if st.spec_hash and st.spec_hash != spec_hash(self.spec):
+            self.new_attempt("Restarting", "SpecChanged", "the spec changed: redeploying the session cluster")
+            return
+        failure = obs.failure
+        if failure is None and obs.flink_state in FLINK_FAILED_STATES:
+            failure = Failure("FlinkJobFailed", f"Flink job {obs.flink_job_id} is {obs.flink_state}")
+        if failure is None and st.phase == "Running" and not obs.cluster_created:
+            failure = Failure("ClusterDeleted", f"the session cluster of attempt {st.attempt} disappeared")
+        if failure is not None:
+            self.failed(failure)
+            return
+        if obs.flink_state == FLINK_DONE:
+            st.flink_job_id = obs.flink_job_id or st.flink_job_id
+            self.finish("Succeeded", "FlinkJobFinished", f"Flink job {st.flink_job_id} finished")
+            return
+        if obs.flink_job_id:
+            st.flink_job_id = obs.flink_job_id
+        if st.phase == "Deploying":
+            self.deploying()
+        self.roles()
+
+    def deploying(self) -> None:
+        obs, st = self.obs, self.st
+        deadline = self.spec.kubernetes.startup_deadline_seconds
+        if self.elapsed(st.deploy_time) > deadline:
+            why = obs.startup_problem or "the session cluster did not run the Flink job in time"
+            self.finish("Failed", "StartupDeadlineExceeded", f"{why} (startupDeadlineSeconds={deadline})")
+            return
+        self.requeue(max(1.0, deadline - self.elapsed(st.deploy_time)))
+        self.deploy_step()
+        ready = obs.jobmanager_ready and obs.taskmanagers_ready >= taskmanagers_wanted(self.spec)
+        if obs.cluster_created and ready and obs.submitter is None and not obs.stale:
+            self.act("Submit", st.attempt)
+        if obs.flink_state == "RUNNING" and obs.flink_job_id:
+            st.intent = None
+            self.enter("Running", "FlinkJobRunning", f"Flink job {obs.flink_job_id} is running")
+
+    def roles(self) -> None:
+        spec = self.spec
+        desired = {"worker": spec.roles.worker.replicas, "ps": spec.roles.ps.replicas}
+        seen = self.obs.roles or {}
+        self.st.roles = {
+            role: RoleStatus(desired=count, **{k: v for k, v in seen.get(role, {}).items()
+                                              if k in ("running", "succeeded", "failed")})
+            for role, count in desired.items()
+        }  # fmt: skip
+
+    def run(self, generation: int) -> Plan:
+        st, spec = self.st, self.spec
+        st.observed_generation = max(st.observed_generation, generation)
+        phase = Phase(st.phase)
+        if phase.finished:
+            self.finished()
+        elif spec.run_policy.suspend:
+            self.suspended()
+        elif phase in (Phase.PENDING, Phase.SUSPENDED):
+            st.start_time = self.nows  # the active deadline counts from (re)start
+            verb = "resuming" if phase is Phase.SUSPENDED else "deploying"
+            self.new_attempt("Deploying", "Deploying", f"{verb}: session cluster attempt {st.attempt + 1}")
+            self.roles()
+        elif (limit := spec.run_policy.active_deadline_seconds) is not None and self.elapsed(st.start_time) > limit:
+            self.finish("Failed", "DeadlineExceeded", f"job ran longer than activeDeadlineSeconds={limit}")
+        else:
+            if limit is not None:
+                self.requeue(max(1.0, limit - self.elapsed(st.start_time)))
+            if phase is Phase.RESTARTING:
+                self.restarting()
+            else:
+                self.active()
+        return self.plan
+
+
+def reconcile(
+    *, spec: TFFlinkJobSpec, status: TFFlinkJobStatus, obs: Observation, now: datetime, generation: int = 0
+) -> Plan:
+    """Plan one reconcile step; see the module docstring for the rules."""
+    return _Planner(spec, status, obs, now).run(generation)

@@ -1,0 +1,266 @@
+"""The node agent: runs inside a Flink subtask and keeps one TF node process alive for the AM.
+
+Loop: find the AM, register, wait for the full cluster, start the user's function in a child
+process, then heartbeat (forwarding the child's log lines) until the AM says stop or restart.
+On restart the child is killed and the agent rejoins under the new cluster version. The
+agent never waits on the AM without a deadline: an AM that stops answering ends the subtask.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from .am_server import AMClient, AMUnreachable
+from .am_state import CONTINUE, RESTART, STOP
+from .config import RuntimeConfig
+from .node_main import NODE_ENV
+from .rendezvous import open_rendezvous
+
+MAX_BUFFERED_LINES = 5000
+
+
+class NodeStopped(Exception):
+    """The AM ended this node (job finished or failed)."""
+
+
+def node_host() -> str:
+    """The address other TF nodes reach this one at (pod IP on Kubernetes)."""
+    host = os.environ.get("TFFLINK_NODE_HOST")
+    if host:
+        return host
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Child side: get SIGKILL when the agent's thread dies (no orphan TF processes)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class NodeProcess:
+    """One run of the user's function in a child process, with its log pump."""
+
+    def __init__(self, node: dict[str, Any], sink: deque[str], prefix: str, env: dict[str, str]) -> None:
+        self.error_file = Path(node["error_file"])
+        self.beat_file = Path(node["beat_file"])
+        self.error_file.unlink(missing_ok=True)
+        self.beat_file.touch()
+        child_env = dict(os.environ)
+        child_env.update(env)
+        child_env[NODE_ENV] = json.dumps(node)
+        child_env["TF_CONFIG"] = json.dumps(
+            {"cluster": node["cluster"], "task": {"type": node["role"], "index": node["index"]}}
+        )
+        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+        child_env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "tfflink.runtime.node_main"],
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+        self.pump = threading.Thread(target=self._pump, args=(sink, prefix), daemon=True)
+        self.pump.start()
+
+    def _pump(self, sink: deque[str], prefix: str) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = f"{prefix} {raw.decode(errors='replace').rstrip()}"
+            # Only to the AM: the Flink Python worker's own stdout is a pipe nobody drains,
+            # and a print there blocks once it fills.
+            sink.append(line)
+
+    def beat_age(self) -> float:
+        try:
+            return time.time() - self.beat_file.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def outcome(self) -> tuple[int, str]:
+        """Exit code and a one-line error (empty on success)."""
+        code = self.proc.wait()
+        self.pump.join(2)
+        if code == 0:
+            return 0, ""
+        try:
+            return code, self.error_file.read_text().strip()
+        except OSError:
+            return code, f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+    def kill(self, grace: float = 3.0) -> None:
+        """TERM the node's process group, KILL what is left after ``grace``."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+class NodeAgent:
+    """Keeps TF node ``role``-``index`` running for the AM until it says stop."""
+
+    def __init__(self, cfg: RuntimeConfig, role: str, index: int) -> None:
+        self.cfg, self.role, self.index = cfg, role, index
+        spec = cfg.spec
+        self.interval = spec.failover.heartbeat_interval_seconds
+        self.timeout = spec.failover.heartbeat_timeout_seconds
+        self.lookup_timeout = spec.failover.registration_timeout_seconds
+        self.name = f"{role}-{index}"
+        self.logs: deque[str] = deque(maxlen=MAX_BUFFERED_LINES)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"tfflink-{self.name}-"))
+        self.version: int | None = None
+        self.am: AMClient | None = None
+        self._am_lost_since: float | None = None
+
+    def run(self) -> str:
+        """Serve until the AM says stop; return a one-line summary."""
+        address = open_rendezvous(self.cfg.rendezvous, self.cfg.submission).lookup(self.lookup_timeout)
+        self.am = AMClient(address, timeout=max(2.0, self.timeout / 2))
+        try:
+            while True:
+                if not self._register():
+                    break
+                cluster = self._wait_cluster()
+                if cluster is None:
+                    continue
+                if not self._serve(cluster):
+                    break
+        except NodeStopped:
+            pass
+        return f"{self.name} done (cluster version {self.version})"
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _ask(self, call: str, *args: Any) -> dict[str, Any]:
+        """Call the AM; tolerate short outages, give up after the heartbeat timeout."""
+        assert self.am is not None
+        while True:
+            try:
+                reply = getattr(self.am, call)(*args)
+                self._am_lost_since = None
+                return reply
+            except AMUnreachable as e:
+                now = time.monotonic()
+                self._am_lost_since = self._am_lost_since or now
+                if now - self._am_lost_since > self.timeout:
+                    raise RuntimeError(f"{self.name}: lost the AM ({e})") from None
+                time.sleep(min(self.interval, 0.5))
+
+    def _follow(self, reply: dict[str, Any]) -> str:
+        """Adopt the version in a reply; raise NodeStopped on stop."""
+        action = str(reply["action"])
+        if action == STOP:
+            raise NodeStopped
+        if action == RESTART:
+            self.version = int(reply["version"])
+        return action
+
+    def _register(self) -> bool:
+        self.port = _free_port()
+        self.address = f"{node_host()}:{self.port}"
+        reply = self._ask("register", self.role, self.index, self.address, self.version)
+        if self._follow(reply) == RESTART:
+            return self._register()
+        self.version = int(reply["version"])
+        return True
+
+    def _wait_cluster(self) -> dict[str, list[str]] | None:
+        """Poll for the full cluster (heartbeating meanwhile); None means re-register."""
+        last_beat = 0.0
+        while True:
+            reply = self._ask("cluster", self.version)
+            if self._follow(reply) == RESTART:
+                return None
+            if reply.get("ready"):
+                return dict(reply["cluster"])
+            if time.monotonic() - last_beat >= self.interval:
+                last_beat = time.monotonic()
+                if self._follow(self._beat(running=False)) == RESTART:
+                    return None
+            time.sleep(0.1)
+
+    def _beat(self, running: bool) -> dict[str, Any]:
+        lines = [self.logs.popleft() for _ in range(len(self.logs))]
+        return self._ask("heartbeat", self.role, self.index, self.version, running, lines)
+
+    def _serve(self, cluster: dict[str, list[str]]) -> bool:
+        """Run the user's function under supervision; False once the AM says stop."""
+        spec = self.cfg.spec
+        node = {
+            "role": self.role,
+            "index": self.index,
+            "cluster": cluster,
+            "version": self.version,
+            "properties": spec.properties,
+            "checkpoint_dir": spec.checkpoint_dir,
+            "job_name": self.cfg.name,
+            "entry_path": self.cfg.entry_path,
+            "entry_module": spec.entry.module,
+            "function": spec.entry.function,
+            "error_file": str(self.workdir / "error"),
+            "beat_file": str(self.workdir / "beat"),
+            "beat_interval": min(self.interval, 1.0),
+        }
+        child = NodeProcess(node, self.logs, f"[{self.name}]", self.cfg.extra_env)
+        try:
+            while child.proc.poll() is None:
+                if child.beat_age() > self.timeout:
+                    child.kill(grace=0.5)
+                    return self._report(child, error=f"stopped heartbeating for {self.timeout:.0f}s (hung)")
+                if self._follow(self._beat(running=True)) == RESTART:
+                    child.kill()
+                    return True
+                time.sleep(self.interval)
+            return self._report(child)
+        except NodeStopped:
+            child.kill()  # e.g. a ps once the workers are done: tell the AM it is down
+            code, _ = child.outcome()
+            self._ask("finish", self.role, self.index, self.version, code, "stopped by the AM")
+            raise
+        except BaseException:
+            child.kill(grace=1.0)
+            raise
+
+    def _report(self, child: NodeProcess, error: str = "") -> bool:
+        """Tell the AM how the function ended, then idle until it says restart or stop."""
+        code, err = child.outcome()
+        if error:
+            code, err = code or 1, error
+        self._beat(running=False)  # flush the last log lines before the verdict
+        if self._follow(self._ask("finish", self.role, self.index, self.version, code, err)) == RESTART:
+            return True
+        while True:  # finished early (or succeeded): wait for the rest of the cluster
+            time.sleep(self.interval)
+            if self._follow(self._beat(running=False)) == RESTART:
+                return True

@@ -1,0 +1,213 @@
+"""The AM's view of the TF cluster: registration, cluster versions, liveness and completion.
+
+Pure logic behind a lock (the HTTP server in ``am_server`` calls it from many threads), with
+an injected clock so the failover rules can be tested without sleeping.
+
+Rules:
+- Nodes register for the current cluster version; the cluster spec is handed out once every
+  node of that version has registered (and any restart backoff has passed).
+- A node that fails (non-zero exit, lost heartbeat) ends the version: the restart policy
+  either bumps the version (every node is told to restart) or fails the job.
+- A node of an older version is told to restart into the current one, never to wait.
+- Batch: when every worker has succeeded, the job has succeeded and the ps are told to stop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..lifecycle import Phase, RestartPolicy, RoleState
+
+CONTINUE, RESTART, STOP = "continue", "restart", "stop"
+MAX_LOG_LINES = 20000
+
+
+@dataclass
+class Node:
+    """One TF node in the current cluster version."""
+
+    role: str
+    index: int
+    address: str = ""
+    state: RoleState = RoleState.PENDING
+    last_seen: float = 0.0
+    error: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}-{self.index}"
+
+
+@dataclass
+class ClusterState:
+    """Everything the AM knows; every public method is thread-safe."""
+
+    roles: dict[str, int]
+    policy: RestartPolicy
+    heartbeat_timeout: float
+    registration_timeout: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    version: int = 1
+    phase: Phase = Phase.DEPLOYING
+    restarts: int = 0
+    message: str = ""
+    restart_reasons: list[str] = field(default_factory=list)
+    restart_at: float = 0.0
+    logs: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    log_seq: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self.version_started = self.clock()
+        self.nodes = self._fresh_nodes()
+
+    def _fresh_nodes(self) -> dict[str, Node]:
+        nodes = {}
+        for role, n in self.roles.items():
+            for i in range(n):
+                node = Node(role, i, last_seen=self.clock())
+                nodes[node.name] = node
+        return nodes
+
+    # -- node calls -------------------------------------------------------------------------
+
+    def register(self, role: str, index: int, address: str, version: int | None) -> dict[str, Any]:
+        """A node announces itself; the answer says which version it belongs to."""
+        with self._lock:
+            if self.phase.finished:
+                return {"action": STOP, "version": self.version}
+            node = self.nodes.get(f"{role}-{index}")
+            if node is None:
+                return {"action": STOP, "version": self.version, "error": f"unknown node {role}-{index}"}
+            if version is not None and version != self.version:
+                return {"action": RESTART, "version": self.version}
+            node.address, node.state, node.last_seen, node.error = address, RoleState.REGISTERED, self.clock(), ""
+            return {"action": CONTINUE, "version": self.version}
+
+    def cluster(self, version: int) -> dict[str, Any]:
+        """The TF cluster spec once every node of ``version`` has registered."""
+        with self._lock:
+            if self.phase.finished:
+                return {"action": STOP, "version": self.version}
+            if version != self.version:
+                return {"action": RESTART, "version": self.version}
+            if self.clock() < self.restart_at or any(n.state is RoleState.PENDING for n in self.nodes.values()):
+                return {"action": CONTINUE, "version": self.version, "ready": False}
+            if self.phase in (Phase.DEPLOYING, Phase.RESTARTING):
+                self.phase = Phase.RUNNING
+            return {"action": CONTINUE, "version": self.version, "ready": True, "cluster": self.tf_cluster()}
+
+    def heartbeat(
+        self, role: str, index: int, version: int, running: bool, logs: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Liveness plus log lines; the answer tells the node to go on, restart or stop."""
+        with self._lock:
+            for line in logs or []:
+                self.log_seq += 1
+                self.logs.append((self.log_seq, line))
+            node = self.nodes.get(f"{role}-{index}")
+            if node is None or self.phase.finished:
+                return {"action": STOP, "version": self.version}
+            if version != self.version:
+                return {"action": RESTART, "version": self.version}
+            node.last_seen = self.clock()
+            if running and node.state is RoleState.REGISTERED:
+                node.state = RoleState.RUNNING
+            return {"action": CONTINUE, "version": self.version}
+
+    def finish(self, role: str, index: int, version: int, exit_code: int, error: str = "") -> dict[str, Any]:
+        """A node's user function ended (or it was stopped)."""
+        with self._lock:
+            node = self.nodes.get(f"{role}-{index}")
+            if node is None or version != self.version:
+                return {"action": STOP if self.phase.finished else RESTART, "version": self.version}
+            if self.phase.finished:
+                if node.state in (RoleState.REGISTERED, RoleState.RUNNING):
+                    node.state = RoleState.STOPPED
+                return {"action": STOP, "version": self.version}
+            if exit_code == 0:
+                node.state = RoleState.SUCCEEDED
+                if all(n.state is RoleState.SUCCEEDED for n in self.nodes.values() if n.role == "worker"):
+                    self.phase, self.message = Phase.SUCCEEDED, "all workers succeeded"
+            else:
+                node.state, node.error = RoleState.FAILED, error or f"exit code {exit_code}"
+                self._fail_version(f"{node.name} failed: {node.error}")
+            return {"action": STOP if self.phase.finished else CONTINUE, "version": self.version}
+
+    # -- AM loop ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Called periodically: turn silence into failures."""
+        with self._lock:
+            if self.phase.finished:
+                return
+            now = self.clock()
+            if self.phase is Phase.DEPLOYING or self.phase is Phase.RESTARTING:
+                waiting = [n.name for n in self.nodes.values() if n.state is RoleState.PENDING]
+                if waiting and now - max(self.version_started, self.restart_at) > self.registration_timeout:
+                    self._fail_version(f"nodes never registered: {', '.join(waiting)}")
+                    return
+            for n in self.nodes.values():
+                live = n.state in (RoleState.REGISTERED, RoleState.RUNNING)
+                if live and now - n.last_seen > self.heartbeat_timeout:
+                    n.state, n.error = RoleState.FAILED, "heartbeat lost"
+                    self._fail_version(f"{n.name} lost: no heartbeat for {now - n.last_seen:.1f}s")
+                    return
+
+    def done(self) -> bool:
+        """True when the job is finished and no node still needs to hear so."""
+        with self._lock:
+            if not self.phase.finished:
+                return False
+            return not any(n.state in (RoleState.REGISTERED, RoleState.RUNNING) for n in self.nodes.values())
+
+    def _fail_version(self, reason: str) -> None:
+        decision = self.policy.decide(restarts_done=self.restarts, reason=reason)
+        if not decision.restart:
+            self.phase, self.message = Phase.FAILED, decision.reason
+            return
+        self.restarts += 1
+        self.restart_reasons.append(reason)
+        self.version += 1
+        self.phase, self.message = Phase.RESTARTING, f"restart {self.restarts}: {reason}"
+        self.version_started = self.clock()
+        self.restart_at = self.version_started + decision.delay_seconds
+        self.nodes = self._fresh_nodes()
+
+    # -- observation ------------------------------------------------------------------------
+
+    def tf_cluster(self) -> dict[str, list[str]]:
+        """role -> addresses ordered by index, as TF's ClusterSpec wants."""
+        out: dict[str, list[str]] = {}
+        for role, n in self.roles.items():
+            if n:
+                out[role] = [self.nodes[f"{role}-{i}"].address for i in range(n)]
+        return out
+
+    def status(self) -> dict[str, Any]:
+        """Phase, version, restarts and per-role state counts (the CLI and operator show these)."""
+        with self._lock:
+            roles: dict[str, dict[str, int]] = {}
+            for n in self.nodes.values():
+                counts = roles.setdefault(n.role, {})
+                counts[n.state.value] = counts.get(n.state.value, 0) + 1
+            return {
+                "phase": self.phase.value,
+                "clusterVersion": self.version,
+                "restarts": self.restarts,
+                "restartReasons": list(self.restart_reasons),
+                "roles": roles,
+                "message": self.message,
+                "nodes": {n.name: {"state": n.state.value, "address": n.address, "error": n.error} for n in self.nodes.values()},
+            }
+
+    def logs_after(self, seq: int, limit: int = 2000) -> dict[str, Any]:
+        """Log lines with a sequence number above ``seq``."""
+        with self._lock:
+            lines = [(s, line) for s, line in self.logs if s > seq][:limit]
+            return {"lines": [line for _, line in lines], "next": lines[-1][0] if lines else max(seq, 0)}

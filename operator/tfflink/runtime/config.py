@@ -1,0 +1,57 @@
+"""What every runtime piece (AM, node agent, TF child) needs to know about one submission.
+
+It travels inside the Flink job (pickled with the operators), so the TaskManagers need no
+access to the job file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..spec import LoadedJob, TFFlinkJob, TFFlinkJobSpec, parse_job
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """One submission of a job: the spec, where its code is, and how nodes find the AM."""
+
+    job: dict[str, Any]
+    rendezvous: str
+    submission: str
+    entry_path: str | None = None  # absolute .py path; None for a module entry
+    restarts_done: int = 0  # restarts already spent by earlier submissions of this run
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_loaded(
+        cls, loaded: LoadedJob, *, rendezvous: str, submission: str, restarts_done: int = 0
+    ) -> RuntimeConfig:
+        entry = loaded.entry_file()
+        return cls(
+            job=loaded.job.model_dump(mode="json", by_alias=True, exclude_none=True),
+            rendezvous=rendezvous,
+            submission=submission,
+            entry_path=str(entry) if entry else None,
+            restarts_done=restarts_done,
+        )
+
+    @property
+    def resource(self) -> TFFlinkJob:
+        return parse_job(self.job)
+
+    @property
+    def spec(self) -> TFFlinkJobSpec:
+        return self.resource.spec
+
+    @property
+    def name(self) -> str:
+        return str(self.job["metadata"]["name"])
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RuntimeConfig:
+        return cls(**json.loads(text))

@@ -1,0 +1,120 @@
+"""The TFFlinkJob status as the operator writes it: phase, conditions, counters and intent.
+
+The operator writes the status *before* it acts on the cluster. ``attempt`` and ``intent``
+carry what it is about to do, so an operator that crashed in the middle of a restart reads them
+back and finishes the same restart: it neither counts the failure twice nor creates a second
+session cluster.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from .base import _Model
+
+PhaseName = Literal["Pending", "Deploying", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+ConditionType = Literal["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"]
+
+
+def now_rfc3339(now: datetime | None = None) -> str:
+    """Kubernetes' time format: UTC, seconds, trailing Z."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """Inverse of :func:`now_rfc3339` (also accepts fractional seconds and offsets)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+class Condition(_Model):
+    """One observed aspect of the job, Kubernetes-style."""
+
+    type: ConditionType = Field(description="Which aspect this condition describes.")
+    status: Literal["True", "False", "Unknown"] = Field(description="Whether it holds now.")
+    reason: str = Field("", description="CamelCase reason of the last transition.")
+    message: str = Field("", description="Human-readable detail of the last transition.")
+    last_transition_time: str | None = Field(
+        None, json_schema_extra={"format": "date-time"}, description="When status last changed."
+    )
+
+
+class RoleStatus(_Model):
+    """Node counts of one TF role."""
+
+    desired: int = Field(0, ge=0, description="Nodes the spec asks for.")
+    running: int = Field(0, ge=0, description="Nodes the AM reports running.")
+    succeeded: int = Field(0, ge=0, description="Nodes whose function returned.")
+    failed: int = Field(0, ge=0, description="Nodes that failed in this cluster attempt.")
+
+
+class Intent(_Model):
+    """What the operator is about to do; written before it does it."""
+
+    action: Literal["Deploy", "Restart", "Teardown"] = Field(description="The pending action.")
+    attempt: int = Field(ge=0, description="The session cluster attempt the action leads to.")
+    reason: str = Field("", description="Why (the failure, suspend, spec change...).")
+    not_before: str | None = Field(
+        None, json_schema_extra={"format": "date-time"}, description="Backoff: not before this time."
+    )
+
+
+class TFFlinkJobStatus(_Model):
+    """Observed state of a TFFlinkJob."""
+
+    phase: PhaseName = Field("Pending", description="Where the job is in its lifecycle.")
+    reason: str = Field("", description="CamelCase reason of the current phase.")
+    message: str = Field("", description="Human-readable detail of the current phase.")
+    conditions: list[Condition] = Field(default_factory=list, description="Observed conditions.")
+    restart_count: int = Field(0, ge=0, description="Full restarts done after failures.")
+    attempt: int = Field(
+        0, ge=0, description="Number of the current session cluster (its objects carry it as a label)."
+    )
+    observed_generation: int = Field(0, ge=0, description="metadata.generation last reconciled.")
+    flink_job_id: str | None = Field(None, description="Id of the Flink job in the current cluster.")
+    task_managers: int = Field(0, ge=0, description="TaskManagers of the current cluster.")
+    roles: dict[str, RoleStatus] = Field(default_factory=dict, description="Per-role node counts.")
+    start_time: str | None = Field(
+        None, json_schema_extra={"format": "date-time"}, description="When the job (or its resume) started."
+    )
+    deploy_time: str | None = Field(
+        None,
+        json_schema_extra={"format": "date-time"},
+        description="When the current cluster was deployed (the startup deadline counts from here).",
+    )
+    completion_time: str | None = Field(
+        None, json_schema_extra={"format": "date-time"}, description="When the job succeeded or failed."
+    )
+    spec_hash: str | None = Field(None, description="Hash of the spec the current cluster was built from.")
+    intent: Intent | None = Field(None, description="The action in progress (crash safety).")
+
+    def condition(self, type_: str) -> Condition | None:
+        """The condition of that type, if any."""
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def set_condition(self, type_: ConditionType, status: bool, reason: str, message: str, now: str) -> None:
+        """Set a condition, moving lastTransitionTime only when its status flips."""
+        new = "True" if status else "False"
+        old = self.condition(type_)
+        if old is None:
+            self.conditions.append(
+                Condition(type=type_, status=new, reason=reason, message=message, last_transition_time=now)
+            )
+            return
+        if old.status != new:
+            old.last_transition_time = now
+        old.status, old.reason, old.message = new, reason, message
+
+    @classmethod
+    def from_body(cls, status: object) -> TFFlinkJobStatus:
+        """Read the status of a stored object, ignoring fields others (kopf) keep there."""
+        if not isinstance(status, dict):
+            return cls()
+        known = {f.alias or n for n, f in cls.model_fields.items()}
+        return cls.model_validate({k: v for k, v in status.items() if k in known})
+
+    def to_body(self) -> dict[str, object]:
+        """The status as stored: camelCase, unset optional fields as null (a merge patch clears them)."""
+        return self.model_dump(by_alias=True, mode="json")

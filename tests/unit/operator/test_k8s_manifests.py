@@ -1,0 +1,132 @@
+"""Manifest builders: owner references, labels, sizes, pod placement and least-privilege RBAC."""
+
+from __future__ import annotations
+
+import yaml
+from conftest import job_ref
+
+from tfflink.backends.kubernetes import manifests as m
+from tfflink.backends.kubernetes import names as n
+
+
+def test_every_object_is_owned_and_labelled(ref: m.JobRef) -> None:
+    objs = m.job_objects(ref) + m.cluster_objects(ref, 1) + [m.submitter_job(ref, 1)]
+    kinds = sorted(o["kind"] for o in objs)
+    assert kinds == sorted(["ConfigMap", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service",
+                            "Deployment", "Deployment", "Job"])  # fmt: skip
+    for o in objs:
+        meta = o["metadata"]
+        assert meta["namespace"] == "team-a"
+        assert meta["ownerReferences"] == [{
+            "apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "name": "mnist", "uid": "uid-1",
+            "controller": True, "blockOwnerDeletion": True,
+        }]  # fmt: skip
+        assert meta["labels"][n.JOB] == "mnist"
+        assert meta["labels"][n.MANAGED_BY] == "tfflink-operator"
+
+
+def test_cluster_objects_carry_the_attempt_and_taskmanagers_come_last(ref: m.JobRef) -> None:
+    jm, tm = m.cluster_objects(ref, 3)
+    assert (jm["metadata"]["name"], tm["metadata"]["name"]) == ("mnist-jobmanager-3", "mnist-taskmanager-3")
+    for d in (jm, tm):
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert labels[n.ATTEMPT] == "3"
+        assert d["spec"]["selector"]["matchLabels"] == d["metadata"]["labels"]
+
+
+def test_one_taskmanager_holds_all_slots_by_default(ref: m.JobRef) -> None:
+    # 2 workers + 1 ps + the AM = 4 slots
+    assert m.task_managers(ref) == (1, 4)
+    tm = m.taskmanager_deployment(ref, 1)
+    assert tm["spec"]["replicas"] == 1
+    conf = yaml.safe_load(m.config_map(ref)["data"]["config.yaml"])
+    assert conf["taskmanager.numberOfTaskSlots"] == "4"
+
+
+def test_taskmanagers_are_sized_to_fit_am_ps_and_workers() -> None:
+    ref = job_ref(workers=8, ps=2, flink={"taskSlots": 4})  # 11 slots -> 3 TMs of 4
+    assert m.task_managers(ref) == (3, 4)
+    assert m.taskmanager_deployment(ref, 1)["spec"]["replicas"] == 3
+
+
+def test_flink_configuration_has_addresses_memory_and_user_overrides() -> None:
+    ref = job_ref(flink={"jobManager": {"memory": "2Gi", "cpu": 1},
+                         "configuration": {"restart-strategy.type": "fixed-delay", "state.backend": "rocksdb"}})
+    conf = yaml.safe_load(m.config_map(ref)["data"]["config.yaml"])
+    assert conf["jobmanager.rpc.address"] == "mnist-jobmanager"
+    assert conf["rest.port"] == "8081"
+    assert conf["jobmanager.memory.process.size"] == "2g"
+    assert conf["taskmanager.memory.process.size"] == "2g"
+    assert conf["state.backend"] == "rocksdb"
+    assert conf["restart-strategy.type"] == "fixed-delay"
+
+
+def test_memory_units_translate_for_flink_and_kubernetes() -> None:
+    assert m.flink_memory("1600m") == "1600m" and m.k8s_memory("1600m") == "1600Mi"
+    assert m.flink_memory("2Gi") == "2g" and m.k8s_memory("2g") == "2Gi"
+    assert m.k8s_memory("1048576") == "1048576"
+
+
+def test_pod_template_comes_from_the_spec() -> None:
+    ref = job_ref(kubernetes={
+        "image": "registry.example/tfflink:1.2", "imagePullPolicy": "Always",
+        "nodeSelector": {"pool": "gpu"}, "imagePullSecrets": ["regcred"],
+        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "podLabels": {"team": "search"}, "podAnnotations": {"prometheus.io/scrape": "true"},
+        "env": [{"name": "HADOOP_USER_NAME", "value": "tf"}],
+    }, flink={"taskManager": {"memory": "4g", "cpu": 3}})  # fmt: skip
+    tm = m.taskmanager_deployment(ref, 1)["spec"]["template"]
+    pod, c = tm["spec"], tm["spec"]["containers"][0]
+    assert c["image"] == "registry.example/tfflink:1.2" and c["imagePullPolicy"] == "Always"
+    assert c["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}, "limits": {"cpu": "3", "memory": "4Gi"}}
+    assert c["args"][:2] == ["/opt/flink/bin/taskmanager.sh", "start-foreground"]
+    assert {"name": "HADOOP_USER_NAME", "value": "tf"} in c["env"]
+    assert pod["nodeSelector"] == {"pool": "gpu"}
+    assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["serviceAccountName"] == "mnist-flink"
+    assert tm["metadata"]["labels"]["team"] == "search"
+    assert tm["metadata"]["annotations"] == {"prometheus.io/scrape": "true"}
+
+
+def test_rbac_allows_only_the_rendezvous_configmap(ref: m.JobRef) -> None:
+    role = m.role(ref)
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
+                              "resourceNames": ["mnist-rendezvous"], "verbs": ["get", "patch", "update"]}]
+    binding = m.role_binding(ref)
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mnist-flink", "namespace": "team-a"}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
+def test_a_user_service_account_is_bound_not_created() -> None:
+    ref = job_ref(kubernetes={"serviceAccountName": "tf-runner"})
+    assert m.service_account(ref) is None
+    assert "ServiceAccount" not in [o["kind"] for o in m.job_objects(ref)]
+    assert m.role_binding(ref)["subjects"][0]["name"] == "tf-runner"
+    assert m.jobmanager_deployment(ref, 1)["spec"]["template"]["spec"]["serviceAccountName"] == "tf-runner"
+
+
+def test_submitter_runs_tfflink_submit_once(ref: m.JobRef) -> None:
+    job = m.submitter_job(ref, 2)
+    assert job["metadata"]["name"] == "mnist-submit-2"
+    assert job["spec"]["backoffLimit"] == 0
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["containers"][0]["args"] == [
+        "tfflink", "submit", "/opt/tfflink/job/job.yaml", "--flink-address", "mnist-jobmanager:8081",
+        "--rendezvous", "configmap://team-a/mnist-rendezvous",
+    ]  # fmt: skip
+
+
+def test_job_file_round_trips_through_the_spec_loader(ref: m.JobRef) -> None:
+    from tfflink.spec.loader import parse_job
+
+    doc = yaml.safe_load(m.config_map(ref)["data"]["job.yaml"])
+    again = parse_job(doc)
+    assert again.spec == ref.job.spec
+
+
+def test_service_exposes_rpc_blob_and_rest(ref: m.JobRef) -> None:
+    svc = m.jobmanager_service(ref)
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"rpc": 6123, "blob": 6124, "rest": 8081}
+    assert svc["spec"]["selector"] == {n.JOB: "mnist", n.COMPONENT: "jobmanager"}
