@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -137,7 +138,9 @@ class ClusterState:
             else:
                 node.state, node.error = RoleState.FAILED, error or f"exit code {exit_code}"
                 self._fail_version(f"{node.name} failed: {node.error}")
-            return {"action": STOP if self.phase.finished else CONTINUE, "version": self.version}
+            if self.phase.finished:
+                return {"action": STOP, "version": self.version}
+            return {"action": CONTINUE if version == self.version else RESTART, "version": self.version}
 
     # -- AM loop ----------------------------------------------------------------------------
 
@@ -197,6 +200,7 @@ class ClusterState:
                 counts = roles.setdefault(n.role, {})
                 counts[n.state.value] = counts.get(n.state.value, 0) + 1
             return {
+                "pid": os.getpid(),
                 "phase": self.phase.value,
                 "clusterVersion": self.version,
                 "restarts": self.restarts,
