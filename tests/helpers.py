@@ -26,3 +26,40 @@ def tfflink(*args: str, timeout: float = 60, cwd: Path | None = None) -> subproc
     """Run the CLI as a user would."""
     return subprocess.run([*TFFLINK, *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=dict(os.environ))
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live processes whose environment or command line contains ``text`` (leak check)."""
+    found = []
+    needle = text.encode()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+                continue
+            if needle in (d / "environ").read_bytes() or needle in (d / "cmdline").read_bytes():
+                found.append((int(d.name), (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]))
+        except OSError:
+            continue
+    return found
+
+
+def copy_example(name: str, dest: Path, **overrides: Any) -> Path:
+    """Copy examples/<name> into ``dest``, set checkpointDir there and apply spec overrides."""
+    import shutil
+
+    import yaml
+
+    shutil.copytree(REPO / "examples" / name, dest, dirs_exist_ok=True)
+    path = dest / "job.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["spec"]["checkpointDir"] = str(dest / "ckpt")
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(doc["spec"].get(key), dict):
+            doc["spec"][key].update(value)
+        else:
+            doc["spec"][key] = value
+    path.write_text(yaml.safe_dump(doc))
+    return path

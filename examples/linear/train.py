@@ -92,13 +92,15 @@ def map_func(context):
                 if start_loss is None:
                     start_step, start_loss = sess.run([step, loss], {x: ex, y: ey})
                     print(f"start: global step {start_step} eval loss {start_loss:.6f}", flush=True)
+                    continue  # the eval run may have seen the last step: ask should_stop again
                 i = rng.integers(0, len(xs) - batch)
                 _, g = sess.run([train, step], {x: xs[i:i + batch], y: ys[i:i + batch]})
                 if g % 50 == 0:
                     print(f"step {g} time {time.time():.3f}", flush=True)
                 if delay:
                     time.sleep(delay)
-            end_step, end_loss = sess.run([step, loss], {x: ex, y: ey})
+        with tf1.Session(server.target, config=config) as plain:  # the variables live on in the ps
+            end_step, end_loss = plain.run([step, loss], {x: ex, y: ey})
         print(f"end: global step {end_step} eval loss {end_loss:.6f}", flush=True)
 
     if chief and ckpt_dir:

@@ -1,0 +1,71 @@
+"""Drives ``tfflink run`` as a user would, watching its output line by line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUBMITTED = re.compile(r"submitted Flink job ([0-9a-f]{32}) \(web UI: http://([^)]+)\)")
+
+
+@dataclass
+class CliRun:
+    """A finished ``tfflink run``: exit code, output and the --status-file contents."""
+
+    returncode: int
+    stdout: list[str]
+    stderr: str
+    status: dict[str, Any] = field(default_factory=dict)
+    flink: tuple[str, str] | None = None  # (job id, REST address) of the last submission
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.stdout)
+
+
+def run_job(
+    job: Path,
+    workdir: Path,
+    on_line: Callable[[str, subprocess.Popen[str], CliRun], None] | None = None,
+    timeout: float = 400,
+) -> CliRun:
+    """Run the CLI to completion; ``on_line`` sees every stdout line as it appears."""
+    status_file = workdir / "status.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfflink", "run", str(job), "--workdir", str(workdir), "--status-file", str(status_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    result = CliRun(returncode=-1, stdout=[], stderr="")
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    err_chunks: list[str] = []
+    err_thread = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    err_thread.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            result.stdout.append(line)
+            m = SUBMITTED.search(line)
+            if m:
+                result.flink = (m.group(1), m.group(2))
+            if on_line:
+                on_line(line, proc, result)
+        result.returncode = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    err_thread.join(5)
+    result.stderr = "".join(err_chunks)
+    if status_file.exists():
+        result.status = json.loads(status_file.read_text())
+    return result
