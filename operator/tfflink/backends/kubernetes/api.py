@@ -1,0 +1,137 @@
+"""The operator's few Kubernetes API calls, on the official client, off the event loop.
+
+The client is synchronous; calls run in a dedicated thread pool so the kopf event loop keeps
+serving watches. Creation is idempotent (409 means done), deletion of a missing object is
+success, so every action can be repeated after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+import kubernetes
+from kubernetes.client import ApiException
+
+from . import names as n
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Obj = dict[str, Any]
+MERGE = "application/merge-patch+json"
+
+
+def load_client(*, pool_size: int = 32) -> kubernetes.client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG)."""
+    cfg = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=cfg)
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(client_configuration=cfg)
+    cfg.connection_pool_maxsize = pool_size
+    return kubernetes.client.ApiClient(cfg)
+
+
+class KubeApi:
+    """Typed wrappers for the objects of a session cluster and the TFFlinkJob status."""
+
+    def __init__(self, client: kubernetes.client.ApiClient, *, workers: int = 16, timeout: float = 30.0) -> None:
+        self.client = client
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.apps = kubernetes.client.AppsV1Api(client)
+        self.batch = kubernetes.client.BatchV1Api(client)
+        self.rbac = kubernetes.client.RbacAuthorizationV1Api(client)
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube-api")
+        self.timeout = timeout
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        kwargs.setdefault("_request_timeout", self.timeout)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+    def _creator(self, kind: str) -> Callable[..., Any]:
+        return {
+            "ConfigMap": self.core.create_namespaced_config_map,
+            "ServiceAccount": self.core.create_namespaced_service_account,
+            "Service": self.core.create_namespaced_service,
+            "Role": self.rbac.create_namespaced_role,
+            "RoleBinding": self.rbac.create_namespaced_role_binding,
+            "Deployment": self.apps.create_namespaced_deployment,
+            "Job": self.batch.create_namespaced_job,
+        }[kind]
+
+    async def create(self, obj: Obj, *, refresh: bool = False) -> bool:
+        """Create ``obj``; True if it was new. An existing ConfigMap gets ``refresh``-ed data."""
+        meta = obj["metadata"]
+        try:
+            await self._call(self._creator(obj["kind"]), meta["namespace"], obj)
+            return True
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        if refresh and obj["kind"] == "ConfigMap":
+            await self._call(self.core.patch_namespaced_config_map, meta["name"], meta["namespace"],
+                             {"data": obj["data"]})  # fmt: skip
+        return False
+
+    async def delete_cluster(self, namespace: str, job: str, *, keep_attempt: int | None) -> None:
+        """Delete every attempt's Deployments, submitter Jobs and pods, except ``keep_attempt``."""
+        sel = n.selector(job, keep_attempt=keep_attempt)
+        opts = {"label_selector": sel, "propagation_policy": "Background"}
+        await asyncio.gather(
+            self._call(self.apps.delete_collection_namespaced_deployment, namespace, **opts),
+            self._call(self.batch.delete_collection_namespaced_job, namespace, **opts),
+        )
+        # Pods go with their owners; deleting them directly makes a full restart prompt.
+        await self._call(self.core.delete_collection_namespaced_pod, namespace, label_selector=sel,
+                         grace_period_seconds=0)  # fmt: skip
+
+    async def delete_owned(self, namespace: str, job: str) -> None:
+        """Everything the operator made for ``job`` (also garbage-collected by ownerReferences)."""
+        sel = f"{n.JOB}={job},{n.MANAGED_BY}={n.MANAGED_BY_VALUE}"
+        await self.delete_cluster(namespace, job, keep_attempt=None)
+        await asyncio.gather(
+            self._call(self.core.delete_collection_namespaced_config_map, namespace, label_selector=sel),
+            self._call(self.core.delete_collection_namespaced_service_account, namespace, label_selector=sel),
+            self._call(self.rbac.delete_collection_namespaced_role, namespace, label_selector=sel),
+            self._call(self.rbac.delete_collection_namespaced_role_binding, namespace, label_selector=sel),
+            self._call(self.core.delete_namespaced_service, n.jobmanager_service(job), namespace),
+            return_exceptions=True,
+        )
+
+    async def patch_status(self, namespace: str, name: str, status: Obj) -> None:
+        await self._call(self.custom.patch_namespaced_custom_object_status, n.GROUP, n.VERSION, namespace,
+                         n.PLURAL, name, {"status": status}, _content_type=MERGE)  # fmt: skip
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            await self._call(self.custom.delete_namespaced_custom_object, n.GROUP, n.VERSION, namespace,
+                             n.PLURAL, name, propagation_policy="Background")  # fmt: skip
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    async def am_address(self, namespace: str, job: str) -> str | None:
+        """The AM's ``host:port`` from the rendezvous ConfigMap, if published."""
+        import json
+
+        try:
+            cm = await self._call(self.core.read_namespaced_config_map, n.rendezvous(job), namespace)
+        except ApiException:
+            return None
+        raw = (cm.data or {}).get(n.RENDEZVOUS_KEY)
+        if not raw:
+            return None
+        try:
+            return str(json.loads(raw)["address"])
+        except (ValueError, KeyError, TypeError):
+            return str(raw)

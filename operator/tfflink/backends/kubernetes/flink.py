@@ -1,0 +1,66 @@
+"""The Flink REST calls the operator makes, async and injectable.
+
+The operator reads the state of the job in a session cluster from the JobManager's REST API.
+Where the JobManager is reached is a URL template: in the cluster the Service's DNS name; from
+outside, e.g. ``kubectl proxy``'s
+``http://127.0.0.1:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy``; in
+the emulator tier, a Flink REST stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from . import names as n
+
+log = logging.getLogger(__name__)
+IN_CLUSTER = "http://{service}.{namespace}.svc:{port}"
+
+
+class FlinkClient:
+    """Reads ``/jobs/overview`` of one job's JobManager; None when it does not answer."""
+
+    def __init__(self, url_template: str = IN_CLUSTER, *, timeout: float = 3.0) -> None:
+        self.url_template = url_template
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def base_url(self, namespace: str, job: str) -> str:
+        svc = n.jobmanager_service(job)
+        return self.url_template.format(namespace=namespace, service=svc, port=n.FLINK_REST_PORT).rstrip("/")
+
+    async def _get(self, url: str) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        async with self._session.get(url) as resp:
+            resp.raise_for_status()
+            return await resp.json()
+
+    async def current_job(self, namespace: str, job: str) -> tuple[str, str] | None:
+        """(job id, state) of the newest job in the session cluster, or None."""
+        try:
+            data = await self._get(self.base_url(namespace, job) + "/jobs/overview")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+            log.debug("Flink REST of %s/%s not answering: %s", namespace, job, e)
+            return None
+        jobs = data.get("jobs") or []
+        if not jobs:
+            return None
+        newest = max(jobs, key=lambda j: j.get("start-time", 0))
+        return str(newest["jid"]), str(newest["state"])
+
+    async def am_status(self, address: str) -> dict[str, Any] | None:
+        """The AM's ``/status`` (per-role counts), or None."""
+        try:
+            data = await self._get(f"http://{address}/status")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,138 @@
+"""The kopf handlers: thin glue between kopf and :mod:`tfflink.operator.reconciler`.
+
+Run with ``kopf run -m tfflink.operator.handlers`` (settings from TFFLINK_* variables) or
+``python -m tfflink.operator`` (command-line flags).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from ..backends.kubernetes import names as n
+from ..backends.kubernetes.api import KubeApi, load_client
+from ..backends.kubernetes.flink import FlinkClient
+from ..backends.kubernetes.observe import ObjectFact, fact
+from ..lifecycle.reconcile import Event
+from . import reconciler
+from .config import OperatorConfig
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+OWNED = {n.MANAGED_BY: n.MANAGED_BY_VALUE, n.JOB: kopf.PRESENT}
+JOBS = (n.GROUP, n.VERSION, n.PLURAL)
+
+
+def _deps(memo: kopf.Memo) -> reconciler.Deps:
+    deps: reconciler.Deps = memo["deps"]
+    return deps
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Settings (storage under tfflink.dev, watch timeouts) and the shared clients."""
+    config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
+    settings.persistence.finalizer = f"{n.GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=n.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=n.GROUP, key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = config.watch_timeout_seconds
+    settings.watching.client_timeout = config.watch_timeout_seconds + 30
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    settings.posting.level = logging.INFO
+    settings.scanning.disabled = True
+    settings.peering.standalone = True
+    metrics = Metrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    api = KubeApi(load_client(), workers=config.api_workers)
+    memo["deps"] = reconciler.Deps(api=api, flink=FlinkClient(config.flink_url_template),
+                                   config=config, metrics=metrics)  # fmt: skip
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    deps = memo.get("deps")
+    if deps is not None:
+        await deps.flink.close()
+        deps.api.close()
+
+
+@kopf.on.probe(id="jobs")
+def jobs_probe(memo: kopf.Memo, **_: Any) -> int:
+    return len(_deps(memo).wakeups)
+
+
+@kopf.index("pods", labels=OWNED)
+def tfflink_pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
+    return {(namespace, labels[n.JOB]): fact("Pod", body)}
+
+
+@kopf.index("apps", "v1", "deployments", labels=OWNED)
+def tfflink_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
+    return {(namespace, labels[n.JOB]): fact("Deployment", body)}
+
+
+@kopf.index("batch", "v1", "jobs", labels=OWNED)
+def tfflink_submitters(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
+    return {(namespace, labels[n.JOB]): fact("Job", body)}
+
+
+@kopf.on.event("pods", labels=OWNED)
+def pod_event(event: kopf.RawEvent, namespace: str, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    """Wake the job's loop; remember deleted pods (their index entries vanish)."""
+    deps, key = _deps(memo), (namespace, labels[n.JOB])
+    if event["type"] == "DELETED" and labels.get(n.COMPONENT) != n.SUBMITTER and key in deps.wakeups:
+        try:
+            attempt = int(labels.get(n.ATTEMPT, "-1"))
+        except ValueError:
+            attempt = -1
+        deps.deleted_pods.setdefault(key, []).append((attempt, name))
+    deps.wake(key)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+def owned_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    _deps(memo).wake((namespace, labels[n.JOB]))
+
+
+@kopf.on.event(*JOBS)
+def job_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """Spec changes (suspend, resume, edits) wake the job's loop at once."""
+    _deps(memo).wake((namespace, name))
+
+
+@kopf.daemon(*JOBS, cancellation_timeout=10.0)
+async def supervise(
+    body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, stopped: kopf.DaemonStopped,
+    tfflink_pods: kopf.Index[Any, ObjectFact], tfflink_deployments: kopf.Index[Any, ObjectFact],
+    tfflink_submitters: kopf.Index[Any, ObjectFact], **_: Any,
+) -> None:
+    """The job's supervision loop (see :mod:`tfflink.operator.reconciler`)."""
+    key = (namespace, name)
+
+    def facts() -> list[ObjectFact]:
+        return [f for idx in (tfflink_pods, tfflink_deployments, tfflink_submitters) for f in idx.get(key, [])]
+
+    def post(ev: Event) -> None:
+        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+
+    await reconciler.supervise(_deps(memo), body=body, facts=facts, post=post, stopped=stopped)
+
+
+@kopf.on.delete(*JOBS, optional=True)
+async def deleted(namespace: str, name: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Best effort, bounded: remove the owned objects now (GC would too); never block deletion."""
+    deps = _deps(memo)
+    deps.metrics.phase((namespace, name), None)
+    deps.deleted_pods.pop((namespace, name), None)
+    try:
+        await asyncio.wait_for(deps.api.delete_owned(namespace, name), timeout=10)
+    except Exception as e:  # noqa: BLE001 - a broken cluster must not keep the job Terminating
+        logger.warning("could not delete the objects of %s/%s (%s); garbage collection will", namespace, name, e)

@@ -1,0 +1,199 @@
+"""One TFFlinkJob's supervision loop: observe, plan, write status, act, wait.
+
+The loop runs as a kopf daemon per job. Observation comes from kopf indexes (pods,
+Deployments, submitter Jobs, fed by watches) and the Flink REST API; the plan comes from the
+pure :func:`tfflink.lifecycle.reconcile.reconcile`. The status is patched *before* the actions
+run, so a crash between the two repeats the actions of the recorded intent (they are
+idempotent) rather than starting another restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import ApiException
+from pydantic import ValidationError
+
+from ..backends.kubernetes import manifests
+from ..backends.kubernetes.api import KubeApi
+from ..backends.kubernetes.flink import FlinkClient
+from ..backends.kubernetes.manifests import JobRef
+from ..backends.kubernetes.observe import ObjectFact, observe
+from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
+from ..spec.loader import format_errors
+from ..spec.models import TFFlinkJob
+from ..spec.status import TFFlinkJobStatus, now_rfc3339
+from .config import OperatorConfig
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+EventPoster = Callable[[Event], None]
+
+
+@dataclass
+class Deps:
+    """What every job's loop shares (kept in kopf's memo)."""
+
+    api: KubeApi
+    flink: FlinkClient
+    config: OperatorConfig
+    metrics: Metrics
+    wakeups: dict[Key, asyncio.Event] = field(default_factory=dict)
+    deleted_pods: dict[Key, list[tuple[int, str]]] = field(default_factory=dict)
+
+    def wake(self, key: Key) -> None:
+        ev = self.wakeups.get(key)
+        if ev is not None:
+            ev.set()
+
+
+def parse(body: Mapping[str, Any]) -> TFFlinkJob | list[str]:
+    """The validated job, or the problems (the CRD schema should have caught them)."""
+    try:
+        return TFFlinkJob.model_validate({k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec")})
+    except ValidationError as err:
+        return format_errors(err)
+
+
+async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Iterable[ObjectFact]) -> Observation:
+    facts = list(facts)
+    deleted = deps.deleted_pods.get((ref.namespace, ref.name), [])
+    deleted[:] = [d for d in deleted if d[0] >= status.attempt]
+    obs = observe(facts, attempt=status.attempt, deleted_pods=deleted)
+    if status.phase in ("Deploying", "Running") and obs.jobmanager_ready and obs.submitter in ("Active", "Complete"):
+        flink_job = await deps.flink.current_job(ref.namespace, ref.name)
+        if flink_job:
+            obs = dataclasses.replace(obs, flink_job_id=flink_job[0], flink_state=flink_job[1])
+        if status.phase == "Running":
+            address = await deps.api.am_address(ref.namespace, ref.name)
+            am = await deps.flink.am_status(address) if address else None
+            if am and isinstance(am.get("roles"), dict):
+                roles = {r: {k.lower(): int(v) for k, v in c.items() if isinstance(v, int)}
+                         for r, c in am["roles"].items() if isinstance(c, dict)}  # fmt: skip
+                obs = dataclasses.replace(obs, roles=roles)
+    return obs
+
+
+async def execute(deps: Deps, ref: JobRef, action: Action) -> None:
+    """Run one planned action; each is idempotent."""
+    if action.kind == "Deploy":
+        assert action.attempt is not None
+        for obj in manifests.job_objects(ref) + manifests.cluster_objects(ref, action.attempt):
+            await deps.api.create(obj, refresh=obj["metadata"]["name"].endswith("-config"))
+    elif action.kind == "Submit":
+        assert action.attempt is not None
+        await deps.api.create(manifests.submitter_job(ref, action.attempt))
+    elif action.kind == "Teardown":
+        await deps.api.delete_cluster(ref.namespace, ref.name, keep_attempt=action.attempt)
+    elif action.kind == "DeleteJob":
+        await deps.api.delete_job(ref.namespace, ref.name)
+
+
+# An action repeated this soon is skipped: its effects are still on their way to the indexes.
+IN_FLIGHT_SECONDS = {"Deploy": 5.0, "Submit": 5.0, "Teardown": 1.0, "DeleteJob": 5.0}
+
+
+class JobLoop:
+    """The supervision state of one job: the status as last written, and actions in flight."""
+
+    def __init__(self, deps: Deps, body: Mapping[str, Any], post: EventPoster) -> None:
+        self.deps, self.body, self.post = deps, body, post
+        meta = body["metadata"]
+        self.key: Key = (meta["namespace"], meta["name"])
+        self.status = TFFlinkJobStatus.from_body(body.get("status"))
+        self.recent: dict[Action, float] = {}
+
+    async def _write(self, status: TFFlinkJobStatus) -> None:
+        await self.deps.api.patch_status(*self.key, status.to_body())
+        self.status = status  # before any action runs: a failed action never re-decides
+
+    async def step(self, facts: Iterable[ObjectFact]) -> float:
+        """One pass; returns how long to wait before the next one."""
+        deps, body = self.deps, self.body
+        ns, name = self.key
+        job = parse(body)
+        if isinstance(job, list):
+            if self.status.reason != "InvalidSpec":
+                st = self.status.model_copy(deep=True)
+                st.phase, st.reason, st.message = "Failed", "InvalidSpec", "; ".join(job)
+                st.set_condition("Failed", True, "InvalidSpec", st.message, now_rfc3339())
+                await self._write(st)
+                self.post(Event("Warning", "InvalidSpec", st.message))
+            return 3600.0
+        meta = body["metadata"]
+        ref = JobRef(name=name, namespace=ns, uid=meta["uid"], job=job)
+        obs = await _observe(deps, ref, self.status, facts)
+        plan: Plan = reconcile(spec=job.spec, status=self.status, obs=obs, now=datetime.now(UTC),
+                               generation=int(meta.get("generation") or 0))  # fmt: skip
+        if plan.status != self.status:
+            restarts = plan.status.restart_count - self.status.restart_count
+            await self._write(plan.status)  # the intent is stored before acting
+            deps.metrics.restarts.inc(max(0, restarts))
+        for ev in plan.events:
+            self.post(ev)
+        now = time.monotonic()
+        for action in plan.actions:
+            if now - self.recent.get(action, -1e9) < IN_FLIGHT_SECONDS[action.kind]:
+                continue
+            log.info("%s/%s: %s attempt=%s", ns, name, action.kind, action.attempt,
+                     extra={"job": f"{ns}/{name}", "action": action.kind})  # fmt: skip
+            await execute(deps, ref, action)
+            self.recent[action] = now  # after success: a failed action is retried on the next pass
+        deps.metrics.phase(self.key, plan.status.phase)
+        poll = deps.config.poll_seconds
+        wait = poll if plan.requeue_seconds is None else min(plan.requeue_seconds, poll)
+        if plan.actions:
+            wait = min(wait, 0.5)  # look again soon: the actions' effects arrive as events
+        return max(wait, 0.05)
+
+
+async def supervise(
+    deps: Deps, *, body: Mapping[str, Any], facts: Callable[[], Iterable[ObjectFact]], post: EventPoster,
+    stopped: Any,
+) -> None:
+    """Loop until kopf stops the daemon (the job was deleted or the operator exits)."""
+    loop = JobLoop(deps, body, post)
+    key = loop.key
+    wake = deps.wakeups.setdefault(key, asyncio.Event())
+    failures = 0
+    try:
+        while not stopped:
+            wake.clear()
+            started = time.monotonic()
+            try:
+                wait = await loop.step(facts())
+                deps.metrics.reconciles.labels("ok").inc()
+                failures = 0
+            except ApiException as e:
+                if e.status == 404:
+                    return  # the TFFlinkJob is gone
+                failures += 1
+                wait = min(30.0, 0.5 * 2**failures)
+                deps.metrics.reconciles.labels("error").inc()
+                log.warning("%s/%s: API error %s (%s); retrying in %.1fs", *key, e.status, e.reason, wait)
+            except Exception:  # noqa: BLE001 - one job's bug must not stop the loop
+                failures += 1
+                wait = min(30.0, 0.5 * 2**failures)
+                deps.metrics.reconciles.labels("error").inc()
+                log.exception("%s/%s: reconcile failed; retrying in %.1fs", *key, wait)
+            deps.metrics.seconds.observe(time.monotonic() - started)
+            await _sleep(wake, stopped, wait)
+    finally:
+        deps.wakeups.pop(key, None)
+
+
+async def _sleep(wake: asyncio.Event, stopped: Any, seconds: float) -> None:
+    waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
