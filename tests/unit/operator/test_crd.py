@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import job_body
+from op_fixtures import job_body
 
 from tfflink.spec import crd
 from tfflink.spec.loader import SpecError, parse_job

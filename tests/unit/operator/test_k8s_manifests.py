@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import yaml
-from conftest import job_ref
+from op_fixtures import job_ref
 
 from tfflink.backends.kubernetes import manifests as m
 from tfflink.backends.kubernetes import names as n

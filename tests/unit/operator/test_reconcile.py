@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import job_body
+from op_fixtures import job_body
 
 from tfflink.lifecycle.reconcile import Action, Failure, Observation, Plan, reconcile
 from tfflink.spec.models import TFFlinkJob, TFFlinkJobSpec

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import kubernetes
-from harness import StandIns
+from emu_standins import StandIns
 from kube_standin import complete_job_status, container_status, running_ready_status
 
 from tfflink.backends.kubernetes import names as n
