@@ -35,7 +35,7 @@ class OperatorConfig:
         TFFLINK_METRICS_PORT, TFFLINK_LIVENESS, TFFLINK_WATCH_TIMEOUT."""
         d = cls()
         return cls(
-            namespaces=tuple(s for s in env.get("TFFLINK_NAMESPACES", "").split(",") if s.strip()),
+            namespaces=tuple(s.strip() for s in env.get("TFFLINK_NAMESPACES", "").split(",") if s.strip()),
             flink_url_template=env.get("TFFLINK_FLINK_URL_TEMPLATE", d.flink_url_template),
             poll_seconds=float(env.get("TFFLINK_POLL_SECONDS", d.poll_seconds)),
             metrics_port=int(env.get("TFFLINK_METRICS_PORT", d.metrics_port)),
