@@ -28,6 +28,7 @@ class FlinkStandIn:
 
     def __init__(self) -> None:
         self.jobs: dict[tuple[str, str], dict[str, str]] = {}
+        self.am: dict[tuple[str, str], dict[str, object]] = {}  # the AM's /status per job
 
     def set_job(self, namespace: str, service: str, state: str, job_id: str | None = None) -> str:
         jobs = self.jobs.setdefault((namespace, service), {})
@@ -53,8 +54,15 @@ class FlinkStandIn:
             return aiohttp.web.json_response({"errors": ["not found"]}, status=404)
         return aiohttp.web.json_response({"jid": jid, "name": "tfflink", "state": jobs[jid], "vertices": []})
 
+    async def am_status(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        status = self.am.get((request.match_info["ns"], request.match_info["job"]))
+        if status is None:
+            return aiohttp.web.json_response({"error": "no AM"}, status=404)
+        return aiohttp.web.json_response(status)
+
     def app(self) -> aiohttp.web.Application:
         app = aiohttp.web.Application()
+        app.router.add_get("/am/{ns}/{job}/status", self.am_status)  # an AM's address is host:port/am/ns/job
         app.router.add_get("/{ns}/{svc}/jobs/overview", self.overview)
         app.router.add_get("/{ns}/{svc}/jobs/{jid}", self.job)
         return app

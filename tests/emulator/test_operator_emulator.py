@@ -67,6 +67,24 @@ def test_ready_cluster_is_submitted_and_runs(k: Cluster) -> None:
     assert wait_for(lambda: k.events("FlinkJobRunning"), "a FlinkJobRunning event")
 
 
+def test_running_job_reports_per_role_counts_from_the_am(k: Cluster, standins: StandIns) -> None:
+    """The AM publishes its address in the rendezvous ConfigMap; the operator reads its /status."""
+    import json
+
+    k.create_job("roles", workers=2, ps=1)
+    k.bring_up("roles")
+    am = {"phase": "Running", "clusterVersion": 1, "restarts": 0, "message": "",
+          "roles": {"worker": {"Running": 2}, "ps": {"Running": 1}}}  # fmt: skip
+    standins.call(lambda: standins.flink.am.__setitem__((k.ns, "roles"), am))
+    address = standins.flink_url.removeprefix("http://") + f"/am/{k.ns}/roles"
+    k.core.patch_namespaced_config_map("roles-rendezvous", k.ns, {"data": {
+        "am-address": json.dumps({"submission": "s1", "address": address})}})
+    st = wait_for(lambda: (s := k.status("roles")).get("roles", {}).get("worker", {}).get("running") == 2 and s,
+                  "worker running count from the AM")
+    assert st["roles"]["worker"]["desired"] == 2
+    assert st["roles"]["ps"] == {"desired": 1, "running": 1, "succeeded": 0, "failed": 0}
+
+
 FAILURES = {
     "pod Failed": {"phase": "Failed", "reason": "Error", "message": "exit 1"},
     "evicted": {"phase": "Failed", "reason": "Evicted", "message": "node low on memory"},
