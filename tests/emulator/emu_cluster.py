@@ -21,7 +21,7 @@ T = TypeVar("T")
 G, V, P = "tfflink.dev", "v1alpha1", "tfflinkjobs"
 
 
-def wait_for(fn: Callable[[], T], what: str, timeout: float = 20.0, interval: float = 0.1) -> T:
+def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 20.0, interval: float = 0.1) -> T:
     """Poll ``fn`` until it returns something truthy; fail with the last value."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -30,6 +30,7 @@ def wait_for(fn: Callable[[], T], what: str, timeout: float = 20.0, interval: fl
         if last:
             return last
         time.sleep(interval)
+    what = what() if callable(what) else what
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
@@ -71,8 +72,15 @@ class Cluster:
         self.custom.delete_namespaced_custom_object(G, V, self.ns, P, name)
 
     def wait_phase(self, name: str, phase: str, timeout: float = 20.0) -> dict[str, Any]:
-        return wait_for(lambda: (s := self.status(name)).get("phase") == phase and s,
-                        f"{name} phase {phase} (status: {self.status(name).get('phase')})", timeout)  # fmt: skip
+        seen: list[str | None] = []
+
+        def reached() -> dict[str, Any] | None:
+            st = self.status(name)
+            if not seen or seen[-1] != st.get("phase"):
+                seen.append(st.get("phase"))
+            return st if st.get("phase") == phase else None
+
+        return wait_for(reached, lambda: f"{name} phase {phase} (phases seen: {seen})", timeout)
 
     # -- owned objects ------------------------------------------------------------------------
     def sel(self, job: str, extra: str = "") -> str:

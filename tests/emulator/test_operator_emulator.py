@@ -129,12 +129,12 @@ def test_a_failed_flink_job_restarts_then_fails_after_max_restarts(k: Cluster) -
 
 
 def test_finished_flink_job_succeeds_and_ttl_deletes_it(k: Cluster) -> None:
-    k.create_job("done", runPolicy={"ttlSecondsAfterFinished": 1})
+    k.create_job("done", runPolicy={"ttlSecondsAfterFinished": 4})  # long enough to see Succeeded
     k.bring_up("done")
     k.set_flink_state("done", "FINISHED")
     st = k.wait_phase("done", "Succeeded")
     assert st["reason"] == "FlinkJobFinished" and st["completionTime"]
-    wait_for(lambda: k.job("done") is None, "TTL deletion of the TFFlinkJob")
+    wait_for(lambda: k.job("done") is None, "TTL deletion of the TFFlinkJob", timeout=15)
     assert k.deployments("done") == [] and k.core.list_namespaced_config_map(k.ns).items == []
 
 
