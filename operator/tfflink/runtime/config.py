@@ -7,6 +7,7 @@ access to the job file.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class RuntimeConfig:
     entry_path: str | None = None  # absolute .py path; None for a module entry
     restarts_done: int = 0  # restarts already spent by earlier submissions of this run
     extra_env: dict[str, str] = field(default_factory=dict)
+    base_dir: str | None = None  # the job file's directory: relative input/output paths
 
     @classmethod
     def from_loaded(
@@ -35,7 +37,14 @@ class RuntimeConfig:
             submission=submission,
             entry_path=str(entry) if entry else None,
             restarts_done=restarts_done,
+            base_dir=str(loaded.base_dir),
         )
+
+    def resolve(self, path: str) -> str:
+        """``path`` made absolute against the job file's directory."""
+        if os.path.isabs(path) or not self.base_dir:
+            return path
+        return os.path.normpath(os.path.join(self.base_dir, path))
 
     @property
     def resource(self) -> TFFlinkJob:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pyflink.datastream import RuntimeExecutionMode, StreamExecutionEnvironment
 
 from tfflink.runtime.config import RuntimeConfig
-from tfflink.runtime.graph import add_tf_cluster
+from tfflink.runtime.graph import build_job
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     env = StreamExecutionEnvironment.get_execution_environment()
     # All roles must run at once (ps serve while workers train): STREAMING, bounded sources.
     env.set_runtime_mode(RuntimeExecutionMode.STREAMING)
-    add_tf_cluster(env, cfg)
+    build_job(env, cfg)
     env.execute(f"tfflink-{cfg.name}")
 
 

@@ -57,6 +57,51 @@ def role_stream(env: StreamExecutionEnvironment, cfg: RuntimeConfig, role: str, 
     )
 
 
+def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
+    """The whole Flink program of ``cfg``, by ``spec.mode``."""
+    from ..spec.models import Mode  # noqa: PLC0415
+
+    mode = cfg.spec.mode
+    if mode is Mode.INFERENCE:
+        add_saved_model_inference(env, cfg)
+    elif mode is Mode.STREAM:
+        from .bridge_graph import add_stream_cluster  # noqa: PLC0415
+
+        add_stream_cluster(env, cfg)
+    else:
+        add_tf_cluster(env, cfg)
+
+
+def add_saved_model_inference(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> DataStream:
+    """Inference mode: input rows -> SavedModel scored in-process (p = workers) -> file sink."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from .inference import SavedModelFunction  # noqa: PLC0415
+    from .stream import PICKLED, input_stream, to_subtasks  # noqa: PLC0415
+
+    spec = cfg.spec
+    assert spec.input and spec.output and spec.saved_model
+    n = spec.roles.worker.replicas
+    rows = input_stream(env, spec.input, Path(cfg.resolve(".")), n, "default")
+    fn = SavedModelFunction(spec.saved_model, cfg.resolve(spec.saved_model.path), spec.input.row_columns(), spec.output.keep)
+    scored = to_subtasks(env, rows, "default").process(fn, output_type=PICKLED).name("saved-model").set_parallelism(n)
+    return add_file_sink(scored, cfg, n)
+
+
+def add_file_sink(results: DataStream, cfg: RuntimeConfig, parallelism: int, group: str = "default") -> DataStream:
+    """Write result dicts to ``spec.output`` (one part file per subtask)."""
+    from .inference import FileWriter  # noqa: PLC0415
+
+    out = cfg.spec.output
+    assert out is not None
+    written = (
+        results.flat_map(FileWriter(out, cfg.resolve(out.path)), output_type=Types.STRING())
+        .name("output").set_parallelism(parallelism).slot_sharing_group(group)
+    )  # fmt: skip
+    written.print().name("output-end").set_parallelism(parallelism).slot_sharing_group(group)
+    return written
+
+
 def add_tf_cluster(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> dict[str, DataStream]:
     """Add the AM, ps and worker operators to ``env``; returns each role's result stream."""
     spec = cfg.spec

@@ -46,6 +46,30 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
             "message": "backoff.maxSeconds must be >= backoff.initialSeconds",
         },
     ],
+    "SourceSpec": [
+        {"rule": "has(self.csv) != has(self.generated)", "message": "set exactly one of 'csv' or 'generated'"}
+    ],
+    "InputSpec": [
+        {
+            "rule": "size(self.sources) < 2 || has(self.join)",
+            "message": "join: required field is missing (two sources must be joined)",
+        },
+        {
+            "rule": "!has(self.join) || self.sources.all(s, s.columns.exists(c, c.name == self.join.key))",
+            "message": "join.key must be a column of every source",
+        },
+    ],
+    "TFFlinkJobSpec": [
+        {
+            "rule": "self.mode != 'inference' || (has(self.savedModel) && has(self.input) && has(self.output))",
+            "message": "mode inference needs savedModel, input and output",
+        },
+        {
+            "rule": "self.mode != 'inference' || !has(self.roles.ps) || self.roles.ps.replicas == 0",
+            "message": "roles.ps.replicas must be 0 in inference mode",
+        },
+        {"rule": "self.mode != 'stream' || has(self.input)", "message": "input: required field is missing (mode: stream)"},
+    ],
     "TFFlinkJob": [
         {
             "rule": "size(self.metadata.name) <= 45",

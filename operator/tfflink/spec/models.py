@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from .base import _Model
+from .io import InputSpec, OutputSpec, SavedModelSpec
 from .kubernetes import KubernetesSpec, RunPolicy
 
 API_VERSION = "tfflink.dev/v1alpha1"
@@ -24,6 +25,7 @@ class Mode(str, Enum):
 
     BATCH = "batch"
     STREAM = "stream"
+    INFERENCE = "inference"
 
 
 class Entry(_Model):
@@ -130,7 +132,11 @@ class FailoverSpec(_Model):
 class TFFlinkJobSpec(_Model):
     """What the user wants run."""
 
-    mode: Mode = Field(Mode.BATCH, description="batch: TF reads its own data; stream: rows from Flink.")
+    mode: Mode = Field(
+        Mode.BATCH,
+        description="batch: TF reads its own data; stream: rows from Flink (spec.input); "
+        "inference: a SavedModel scores spec.input inside Flink, no TF cluster.",
+    )
     entry: Entry
     roles: Roles
     properties: dict[str, str] = Field(
@@ -143,9 +149,30 @@ class TFFlinkJobSpec(_Model):
     failover: FailoverSpec = Field(default_factory=FailoverSpec)
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
     run_policy: RunPolicy = Field(default_factory=RunPolicy)
+    input: InputSpec | None = Field(None, description="Rows fed to the workers (stream, inference).")
+    output: OutputSpec | None = Field(None, description="File sink for what the workers write.")
+    saved_model: SavedModelSpec | None = Field(None, description="The model of inference mode.")
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> TFFlinkJobSpec:
+        if self.mode is Mode.INFERENCE:
+            for name, value in (("savedModel", self.saved_model), ("input", self.input), ("output", self.output)):
+                if value is None:
+                    raise ValueError(f"{name}: required field is missing (mode: inference)")
+            if self.roles.ps.replicas:
+                raise ValueError("roles.ps.replicas: must be 0 in inference mode (the model is in-process)")
+            return self
+        if self.mode is Mode.STREAM and self.input is None:
+            raise ValueError("input: required field is missing (mode: stream)")
+        return self
 
     def slots_needed(self) -> int:
-        """One slot per TF node plus one for the AM: every role runs at once."""
+        """One slot per TF node plus one for the AM: every role runs at once.
+
+        Inference mode runs no TF cluster: one slot per scoring subtask (worker replicas).
+        """
+        if self.mode is Mode.INFERENCE:
+            return self.roles.worker.replicas
         return 1 + self.roles.ps.replicas + self.roles.worker.replicas
 
 

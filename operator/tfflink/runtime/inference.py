@@ -1,0 +1,154 @@
+"""In-process SavedModel inference inside a Flink operator, and the result file sink.
+
+No AM, no ps, no TF child: each subtask loads the SavedModel once (TF imported lazily, in
+the Python worker) and scores its rows in batches of ``savedModel.batchSize``; a partial
+batch is scored after ``flushMillis`` or at the end of input. Results are dicts: the
+``output.keep`` input columns, then the signature's outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pyflink.datastream.functions import FlatMapFunction, KeyedProcessFunction, RuntimeContext
+
+from ..spec.io import Column, ColumnType, OutputSpec, SavedModelSpec
+from .stream import EndAwareFunction, Row
+
+NUMERIC = {ColumnType.FLOAT32, ColumnType.FLOAT64, ColumnType.INT32, ColumnType.INT64}
+
+
+def input_mapping(spec: SavedModelSpec, signature_inputs: dict[str, Any], columns: list[Column], keep: list[str]) -> dict[str, list[str]]:
+    """Signature input -> row columns; the default feeds the only input every numeric column."""
+    if spec.inputs:
+        unknown = [n for n in spec.inputs if n not in signature_inputs]
+        if unknown:
+            raise ValueError(f"spec.savedModel.inputs: {unknown} not in the signature's inputs {sorted(signature_inputs)}")
+        return dict(spec.inputs)
+    if len(signature_inputs) != 1:
+        raise ValueError(f"spec.savedModel.inputs: required, the signature has inputs {sorted(signature_inputs)}")
+    name = next(iter(signature_inputs))
+    return {name: [c.name for c in columns if c.type in NUMERIC and c.name not in keep]}
+
+
+class ModelScorer:
+    """A loaded SavedModel signature that scores lists of rows (usable outside Flink too)."""
+
+    def __init__(self, spec: SavedModelSpec, path: str, columns: list[Column], keep: list[str]) -> None:
+        import tensorflow as tf  # noqa: PLC0415  (only where a model runs)
+
+        self.tf = tf
+        self.model = tf.saved_model.load(path)
+        if spec.signature not in self.model.signatures:
+            raise ValueError(f"spec.savedModel.signature: {spec.signature!r} not in {sorted(self.model.signatures)}")
+        self.fn = self.model.signatures[spec.signature]
+        _, kwargs = self.fn.structured_input_signature
+        self.dtypes = {k: v.dtype for k, v in kwargs.items()}
+        self.mapping = input_mapping(spec, kwargs, columns, keep)
+        self.keep = keep
+
+    def tensors(self, rows: list[Row]) -> dict[str, Any]:
+        """Stack the mapped columns of ``rows`` into one tensor per signature input."""
+        import numpy as np  # noqa: PLC0415
+
+        out = {}
+        for name, cols in self.mapping.items():
+            dtype = self.dtypes[name].as_numpy_dtype
+            arr = np.array([[r[c] for c in cols] for r in rows], dtype=dtype)
+            out[name] = self.tf.constant(arr)
+        return out
+
+    def score(self, rows: list[Row]) -> list[Row]:
+        """One model call for ``rows``; one result dict per row, in order."""
+        if not rows:
+            return []
+        result = self.fn(**self.tensors(rows))
+        arrays = {k: v.numpy() for k, v in result.items()}
+        out = []
+        for i, r in enumerate(rows):
+            rec: Row = {k: r[k] for k in self.keep}
+            for k, a in arrays.items():
+                v = a[i]
+                rec[k] = v.tolist() if hasattr(v, "tolist") else v
+            out.append(rec)
+        return out
+
+
+class SavedModelFunction(EndAwareFunction):
+    """The Flink operator: batches rows per subtask and scores them with the SavedModel."""
+
+    def __init__(self, spec: SavedModelSpec, path: str, columns: list[Column], keep: list[str]) -> None:
+        super().__init__()
+        self.spec, self.path, self.columns, self.keep = spec, path, columns, keep
+        self.buffer: list[Row] = []
+        self.scorer: ModelScorer | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.scorer = ModelScorer(self.spec, self.path, self.columns, self.keep)
+
+    def row(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Row]:
+        self.buffer.append(row)
+        if len(self.buffer) >= self.spec.batch_size:
+            return self.flush()
+        self.want_flush(ctx, self.spec.flush_millis)
+        return ()
+
+    def flush(self) -> Iterable[Row]:
+        assert self.scorer is not None
+        rows, self.buffer = self.buffer, []
+        return self.scorer.score(rows)
+
+    def end(self) -> Iterable[Row]:
+        return self.flush()
+
+
+def format_record(rec: Row, fmt: str) -> str:
+    """One output line: a JSON object, or CSV with list values spread over columns."""
+    if fmt == "jsonl":
+        return json.dumps(rec, default=_jsonable)
+    cells: list[str] = []
+    for v in rec.values():
+        cells += [str(x) for x in v] if isinstance(v, list) else [str(_jsonable(v))]
+    return ",".join(cells)
+
+
+def _jsonable(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v.decode() if isinstance(v, bytes) else str(v)
+
+
+class FileWriter(FlatMapFunction):  # type: ignore[misc]
+    """Writes results to ``path/part-<subtask>.<format>``; renamed from .inprogress on close.
+
+    Readers never see a half-written file: the final name appears only once the subtask
+    finished its input.
+    """
+
+    def __init__(self, output: OutputSpec, path: str) -> None:
+        self.output, self.dir = output, path
+        self.fh: Any = None
+        self.final = ""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        Path(self.dir).mkdir(parents=True, exist_ok=True)
+        i = runtime_context.get_index_of_this_subtask()
+        self.final = os.path.join(self.dir, f"part-{i}.{self.output.format}")
+        self.fh = open(self.final + ".inprogress", "w")
+
+    def flat_map(self, rec: Row) -> Iterator[str]:
+        self.fh.write(format_record(rec, self.output.format) + "\n")
+        return iter(())
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            os.replace(self.final + ".inprogress", self.final)
+            self.fh = None
+
+
+def no_tf_function(context: Any) -> None:
+    """The ``spec.entry`` of inference-mode jobs (the schema requires one; nothing calls it)."""
+    raise RuntimeError("inference mode runs no TF function")
