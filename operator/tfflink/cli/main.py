@@ -93,6 +93,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    from ..operator.main import main as operator_main  # noqa: PLC0415  (needs tfflink[operator])
+
+    rest = list(args.operator_args)
+    return operator_main(rest[1:] if rest[:1] == ["--"] else rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tfflink", description="Distributed TensorFlow on Apache Flink.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -116,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--submission", help="submission id (default: random)")
     s.add_argument("--workdir", default="/tmp/tfflink-submit")
     s.set_defaults(fn=cmd_submit)
+
+    o = sub.add_parser("operator", help="run the Kubernetes operator (options: tfflink operator -- --help)")
+    o.add_argument("operator_args", nargs=argparse.REMAINDER, help="passed to the operator")
+    o.set_defaults(fn=cmd_operator)
     return p
 
 
