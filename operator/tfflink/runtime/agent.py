@@ -142,6 +142,7 @@ class NodeAgent:
         self.version: int | None = None
         self.am: AMClient | None = None
         self._am_lost_since: float | None = None
+        self.data_node: dict[str, Any] = {}  # stream mode: see with_data_channel
 
     def run(self) -> str:
         """Serve until the AM says stop; return a one-line summary."""
@@ -159,6 +160,11 @@ class NodeAgent:
         except NodeStopped:
             pass
         return f"{self.name} done (cluster version {self.version})"
+
+    def with_data_channel(self, path: str, columns: list[tuple[str, str]]) -> NodeAgent:
+        """Stream mode: every child of this node reads rows from the bridge at ``path``."""
+        self.data_node = {"data_channel": path, "columns": [list(c) for c in columns]}
+        return self
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -231,6 +237,7 @@ class NodeAgent:
             "error_file": str(self.workdir / "error"),
             "beat_file": str(self.workdir / "beat"),
             "beat_interval": min(self.interval, 1.0),
+            **self.data_node,
         }
         child = NodeProcess(node, self.logs, f"[{self.name}]", self.cfg.extra_env)
         try:

@@ -14,6 +14,7 @@ class TFContext:
 
     def __init__(self, node: dict[str, Any]) -> None:
         self._node = node
+        self._bridge: Any = None
 
     def get_role_name(self) -> str:
         """'worker' or 'ps'."""
@@ -52,3 +53,46 @@ class TFContext:
     def tf_config(self) -> dict[str, Any]:
         """The standard TF_CONFIG dict (also set in the environment)."""
         return {"cluster": self.get_tf_cluster(), "task": {"type": self.get_role_name(), "index": self.get_index()}}
+
+    # -- stream mode: rows from Flink, results back into Flink ------------------------------
+
+    def _client(self) -> Any:
+        if self._bridge is None:
+            path = self._node.get("data_channel")
+            if not path:
+                raise RuntimeError("no input stream: context.get_dataset() needs spec.mode: stream")
+            from .bridge import BridgeClient  # noqa: PLC0415
+
+            self._bridge = BridgeClient(path)
+        return self._bridge
+
+    def get_input_columns(self) -> list[tuple[str, str]]:
+        """(name, type) of the rows this worker receives, as declared in spec.input."""
+        return [(str(n), str(t)) for n, t in self._node.get("columns", [])]
+
+    def get_batches(self, batch_size: int = 256) -> Any:
+        """Iterator of dicts of numpy columns (``batch_size`` rows each) until end of input."""
+        from .bridge import column_batches  # noqa: PLC0415
+
+        return column_batches(self._client(), self.get_input_columns(), batch_size)
+
+    def get_dataset(self, batch_size: int = 256) -> Any:
+        """A ``tf.data.Dataset`` of dicts of typed column batches; it ends with the input."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        dtypes = {"float32": tf.float32, "float64": tf.float64, "int32": tf.int32, "int64": tf.int64, "string": tf.string}
+        sig = {n: tf.TensorSpec([None], dtypes[t], name=n) for n, t in self.get_input_columns()}
+        return tf.data.Dataset.from_generator(lambda: self.get_batches(batch_size), output_signature=sig)
+
+    def get_writer(self) -> Any:
+        """``writer.write(list_of_dicts)`` sends results downstream into the Flink stream."""
+        return self._client()
+
+    def rows_read(self) -> int:
+        """Rows this node has taken from the input so far."""
+        return int(self._bridge.rows_read) if self._bridge is not None else 0
+
+    def close_input(self) -> None:
+        """Tell the Flink operator this node wants no more rows (called after the function)."""
+        if self._node.get("data_channel"):
+            self._client().done()

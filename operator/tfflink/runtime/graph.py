@@ -65,7 +65,7 @@ def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
     if mode is Mode.INFERENCE:
         add_saved_model_inference(env, cfg)
     elif mode is Mode.STREAM:
-        from .bridge_graph import add_stream_cluster  # noqa: PLC0415
+        from .stream import add_stream_cluster  # noqa: PLC0415
 
         add_stream_cluster(env, cfg)
     else:

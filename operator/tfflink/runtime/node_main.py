@@ -59,7 +59,9 @@ def main() -> int:
     threading.Thread(target=_beat, args=(beat, node["beat_interval"]), daemon=True).start()
     try:
         fn = load_function(node.get("entry_path"), node.get("entry_module"), node["function"])
-        fn(TFContext(node))
+        context = TFContext(node)
+        fn(context)
+        context.close_input()  # stream mode: the operator stops feeding and waiting
     except SystemExit as e:
         if e.code in (None, 0):
             return 0

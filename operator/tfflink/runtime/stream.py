@@ -377,3 +377,93 @@ class EndAwareFunction(KeyedProcessFunction):  # type: ignore[misc]
 
     def end(self) -> Iterable[Any]:
         return ()
+
+
+# -- stream mode: workers fed by the pipeline ----------------------------------------------
+
+
+class StreamWorkerFunction(EndAwareFunction):
+    """A TF worker as a Flink operator: runs its node agent and feeds it rows over the bridge.
+
+    The agent (AM protocol, child process, restarts) runs in a thread started in ``open``;
+    each row goes into the bridge (blocking while TF is behind: backpressure), results TF
+    wrote come out with the next rows, and at end of input the rest come out once TF is done.
+    """
+
+    def __init__(self, cfg: Any, columns: list[Column]) -> None:
+        super().__init__()
+        self.cfg, self.names = cfg, [c.name for c in columns]
+        self.types = [(c.name, c.type.value) for c in columns]
+        self.server: Any = None
+        self.thread: Any = None
+        self.failure: BaseException | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        import tempfile  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        from .agent import NodeAgent  # noqa: PLC0415
+        from .bridge import BridgeServer  # noqa: PLC0415
+
+        index = runtime_context.get_index_of_this_subtask()
+        path = tempfile.mktemp(prefix=f"tfflink-bridge-{index}-", suffix=".sock")
+        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(path, self.types)
+        self.server = BridgeServer(path, alive=lambda: self.thread is not None and self.thread.is_alive())
+
+        def run() -> None:
+            try:
+                agent.run()
+            except BaseException as e:  # noqa: BLE001  (re-raised in the operator thread)
+                self.failure = e
+
+        self.thread = threading.Thread(target=run, daemon=True, name=f"tfflink-worker-{index}")
+        self.thread.start()
+
+    def row(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
+        self.server.put(tuple(row[n] for n in self.names))
+        return self.server.take()
+
+    def end(self) -> Iterable[Any]:
+        out = self.server.end()
+        self.thread.join()  # until the AM stops the cluster (every worker finished)
+        out += self.server.take()
+        if self.failure is not None:
+            raise self.failure
+        if self.server.dropped_rows:
+            log.info("worker stopped reading early; %d rows dropped", self.server.dropped_rows)
+        return out
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def add_stream_cluster(env: StreamExecutionEnvironment, cfg: Any) -> None:
+    """Stream mode: AM and ps as in batch mode; workers consume ``spec.input`` (p = workers)."""
+    from .graph import AM, PS, WORKER, role_stream  # noqa: PLC0415
+
+    spec = cfg.spec
+    assert spec.input is not None
+    for role, n in ((AM, 1), (PS, spec.roles.ps.replicas)):
+        if n:
+            role_stream(env, cfg, role, n).print().name(f"{role}-result").set_parallelism(n).slot_sharing_group(role)
+    add_stream_workers(env, cfg, input_stream(env, spec.input, Path(cfg.resolve(".")), spec.roles.worker.replicas, WORKER))
+
+
+def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStream) -> DataStream:
+    """Workers as a keyed operator over ``rows``; returns what TF wrote (dicts)."""
+    from .graph import WORKER  # noqa: PLC0415
+
+    spec = cfg.spec
+    n = spec.roles.worker.replicas
+    assert spec.input is not None
+    fn = StreamWorkerFunction(cfg, spec.input.row_columns())
+    out = to_subtasks(env, rows, WORKER).process(fn, output_type=PICKLED).name(WORKER).uid(WORKER)
+    out = out.set_parallelism(n).slot_sharing_group(WORKER)
+    if spec.output is not None:
+        from .graph import add_file_sink  # noqa: PLC0415
+
+        add_file_sink(out, cfg, n, WORKER)
+    else:
+        out.print().name("worker-result").set_parallelism(n).slot_sharing_group(WORKER)
+    return out
