@@ -51,6 +51,16 @@ def export_saved_model(ckpt_dir, export_dir, features):
     tf.saved_model.save(model, export_dir, signatures={"serving_default": model.serve})
 
 
+def write_metrics(ckpt_dir, **values):
+    """Merge values into checkpointDir/metrics.json (start loss from the first run, end loss last)."""
+    path = os.path.join(ckpt_dir, "metrics.json")
+    metrics = json.load(open(path)) if os.path.exists(path) else {}
+    metrics.update(values)
+    os.makedirs(ckpt_dir, exist_ok=True)
+    json.dump(metrics, open(path, "w"))
+    return metrics
+
+
 def map_func(context):
     role, index = context.get_role_name(), context.get_index()
     steps = int(context.get_property("steps", "300"))
@@ -92,6 +102,8 @@ def map_func(context):
                 if start_loss is None:
                     start_step, start_loss = sess.run([step, loss], {x: ex, y: ey})
                     print(f"start: global step {start_step} eval loss {start_loss:.6f}", flush=True)
+                    if chief and ckpt_dir and start_step == 0:  # a resumed run keeps this one
+                        write_metrics(ckpt_dir, start_loss=float(start_loss), start_step=0)
                     continue  # the eval run may have seen the last step: ask should_stop again
                 i = rng.integers(0, len(xs) - batch)
                 _, g = sess.run([train, step], {x: xs[i:i + batch], y: ys[i:i + batch]})
@@ -104,14 +116,7 @@ def map_func(context):
         print(f"end: global step {end_step} eval loss {end_loss:.6f}", flush=True)
 
     if chief and ckpt_dir:
-        metrics_path = os.path.join(ckpt_dir, "metrics.json")
-        metrics = {}
-        if os.path.exists(metrics_path):  # a resumed run keeps the first run's start loss
-            metrics = json.load(open(metrics_path))
-        if "start_loss" not in metrics or start_step == 0:
-            metrics.update(start_loss=float(start_loss), start_step=int(start_step))
-        metrics.update(end_loss=float(end_loss), end_step=int(end_step))
         export_saved_model(ckpt_dir, os.path.join(ckpt_dir, "saved_model"), features)
-        json.dump(metrics, open(metrics_path, "w"))
+        metrics = write_metrics(ckpt_dir, end_loss=float(end_loss), end_step=int(end_step))
         print(f"exported SavedModel to {ckpt_dir}/saved_model; metrics {metrics}", flush=True)
     sys.stdout.flush()

@@ -136,7 +136,7 @@ class LocalRunner:
     def _watch(self, rest: FlinkRest, job_id: str, rdv: FileRendezvous) -> _Attempt:
         am: AMClient | None = None
         status: dict[str, Any] = {}
-        log_seq, last_line, last_print = 0, "", 0.0
+        log_seq, last_line, last_print, reasons_shown = 0, "", 0.0, 0
         while True:
             time.sleep(POLL_SECONDS)
             if am is None:
@@ -153,6 +153,10 @@ class LocalRunner:
                     log_seq = int(logs["next"])
                 except AMUnreachable:
                     pass
+            reasons = status.get("restartReasons", [])
+            for reason in reasons[reasons_shown:]:
+                reasons_shown += 1
+                self.out(f"tfflink: TF cluster restart {status.get('restarts', '?')}/{self.policy.max_restarts}: {reason}")
             line = self._progress_line(status)
             if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
                 self.out(f"[{self._elapsed()}] {line}")
