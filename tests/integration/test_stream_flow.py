@@ -1,0 +1,51 @@
+"""Stream mode flow control on a real Flink job: a slow TF reader slows the source down (and
+still gets every row); a reader that stops early ends the job cleanly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import job_doc
+from tests.integration.runner import run_job
+
+pytestmark = pytest.mark.flink
+
+ROWS = 20_000
+
+CODE = """
+import json, time
+def map_func(context):
+    how = context.get_property("how")
+    rows, t0 = 0, time.time()
+    for batch in context.get_batches(batch_size=500):
+        rows += len(batch["id"])
+        if how == "early":
+            break
+        time.sleep(0.05)  # ~10k rows/s: slower than the source
+    json.dump({"rows": rows, "seconds": time.time() - t0}, open(context.get_property("out"), "w"))
+"""
+
+
+def stream_job(tmp: Path, how: str) -> dict:
+    return job_doc(
+        mode="stream",
+        properties={"how": how, "out": str(tmp / "result.json")},
+        input={"sources": [{"name": "gen", "generated": {"rows": ROWS},
+                            "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}]},
+        failover={"maxRestarts": 0},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["slow", "early"])
+def test_slow_reader_gets_every_row_and_early_stop_ends_cleanly(tmp_path: Path, write_job, how: str) -> None:
+    job = write_job(stream_job(tmp_path, how), code=CODE)
+    run = run_job(job, tmp_path / "wd", timeout=300)
+    assert run.returncode == 0, run.stderr + run.text[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    if how == "slow":
+        assert result["rows"] == ROWS and result["seconds"] > 1.5, result
+    else:
+        assert 0 < result["rows"] < ROWS, result
