@@ -101,7 +101,7 @@ def map_func(context):
             while not sess.should_stop():
                 if start_loss is None:
                     start_step, start_loss = sess.run([step, loss], {x: ex, y: ey})
-                    print(f"start: global step {start_step} eval loss {start_loss:.6f}", flush=True)
+                    print(f"start: global step {start_step} eval loss {start_loss:.6f} time {time.time():.3f}", flush=True)
                     if chief and ckpt_dir and start_step == 0:  # a resumed run keeps this one
                         write_metrics(ckpt_dir, start_loss=float(start_loss), start_step=0)
                     continue  # the eval run may have seen the last step: ask should_stop again
