@@ -102,3 +102,36 @@ def test_ctrl_c_stops_everything(tmp_path: Path, write_job) -> None:
     assert run.returncode == 130, run.stderr
     assert "interrupted" in run.stderr
     assert_nothing_left(tmp_path / "wd")
+
+
+def test_run_on_an_existing_session_cluster(tmp_path: Path, write_job) -> None:
+    """--flink-address submits to a running session cluster and leaves it running."""
+    import uuid
+
+    from tfflink.backends.local import LocalFlinkCluster
+    from tfflink.spec import FlinkSpec
+
+    cluster = LocalFlinkCluster(workdir=tmp_path / "external", spec=FlinkSpec(), slots=3, run_id=uuid.uuid4().hex)
+    cluster.start()
+    try:
+        job = write_job(job_doc(roles={"worker": {"replicas": 1}, "ps": {"replicas": 1}}),
+                        code="def map_func(context):\n    print('cluster', context.get_tf_cluster())\n")
+        r = subprocess.run(
+            [sys.executable, "-m", "tfflink", "run", str(job), "--flink-address", cluster.rest_address,
+             "--workdir", str(tmp_path / "wd")], capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+        assert "[worker-0] cluster {'worker': [" in r.stdout
+        assert cluster.dead_process() is None, "the external cluster must keep running"
+        assert [j["state"] for j in cluster.rest.jobs()] == ["FINISHED"]
+    finally:
+        cluster.stop()
+    assert_nothing_left(tmp_path / "external")
+
+
+def test_unreachable_flink_address_is_one_clear_line(tmp_path: Path, write_job) -> None:
+    job = write_job(job_doc())
+    r = subprocess.run([sys.executable, "-m", "tfflink", "run", str(job), "--flink-address", "127.0.0.1:9",
+                        "--workdir", str(tmp_path / "wd")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "127.0.0.1:9" in r.stderr and "Traceback" not in r.stderr

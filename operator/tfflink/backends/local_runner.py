@@ -107,6 +107,11 @@ class LocalRunner:
 
     def _attempt(self, restarts_done: int) -> _Attempt:
         address = self.flink_address or self._start_cluster()
+        if self.flink_address:
+            try:
+                FlinkRest(address).overview()
+            except FlinkUnreachable as e:
+                raise RuntimeError(f"cannot reach the Flink session cluster given by --flink-address: {e}") from None
         submission = uuid.uuid4().hex[:12]
         rdv_dir = self.workdir / f"rendezvous-{submission}"
         cfg = RuntimeConfig.from_loaded(
