@@ -1,0 +1,26 @@
+"""The e2e tier: the Helm chart, the images' requirements, and the operator against a real
+Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, with
+kwok simulating the node and its pods). The kind suite (``tests/e2e/kind``) needs Docker.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: end-to-end tier (chart, images, real control plane, kind)")
+    config.addinivalue_line("markers", "controlplane: runs a real kube-apiserver + etcd + kwok on loopback")
+    config.addinivalue_line("markers", "kind: needs docker and kind (skipped without them)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
