@@ -215,10 +215,3 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
         for r in rule["resources"]:
             assert set(rule["verbs"]) <= rules[(rule["apiGroups"][0], r)]
 
-
-def test_notes_render(helm: Path, tmp_path: Path) -> None:
-    r = _run(helm, "install", "tfflink", str(CHART), "--dry-run=client", "--namespace", "ops",
-             values={"watchNamespaces": ["team-a"]}, tmp=tmp_path)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert "It serves TFFlinkJobs in: team-a." in r.stdout
-    assert "kubectl apply -f job.yaml" in r.stdout
