@@ -72,20 +72,26 @@ def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
         add_tf_cluster(env, cfg)
 
 
-def add_saved_model_inference(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> DataStream:
-    """Inference mode: input rows -> SavedModel scored in-process (p = workers) -> file sink."""
+def add_saved_model_inference(
+    env: StreamExecutionEnvironment, cfg: RuntimeConfig, rows: DataStream | None = None, sink: bool = True
+) -> DataStream:
+    """Inference mode: input rows -> SavedModel scored in-process (p = workers) -> file sink.
+
+    The library API passes its own ``rows`` and ``sink=False`` to get the scored stream.
+    """
     from pathlib import Path  # noqa: PLC0415
 
     from .inference import SavedModelFunction  # noqa: PLC0415
     from .stream import PICKLED, input_stream, to_subtasks  # noqa: PLC0415
 
     spec = cfg.spec
-    assert spec.input and spec.output and spec.saved_model
+    assert spec.input and spec.output and spec.saved_model  # the model validator ensures these
     n = spec.roles.worker.replicas
-    rows = input_stream(env, spec.input, Path(cfg.resolve(".")), n, "default")
+    if rows is None:
+        rows = input_stream(env, spec.input, Path(cfg.resolve(".")), n, "default")
     fn = SavedModelFunction(spec.saved_model, cfg.resolve(spec.saved_model.path), spec.input.row_columns(), spec.output.keep)
     scored = to_subtasks(env, rows, "default").process(fn, output_type=PICKLED).name("saved-model").set_parallelism(n)
-    return add_file_sink(scored, cfg, n)
+    return add_file_sink(scored, cfg, n) if sink else scored
 
 
 def add_file_sink(results: DataStream, cfg: RuntimeConfig, parallelism: int, group: str = "default") -> DataStream:

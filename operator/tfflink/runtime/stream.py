@@ -420,7 +420,7 @@ class StreamWorkerFunction(EndAwareFunction):
         self.thread.start()
 
     def row(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
-        self.server.put(tuple(row[n] for n in self.names))
+        self.server.put(tuple(row[n] for n in self.names) if isinstance(row, dict) else tuple(row))
         return self.server.take()
 
     def end(self) -> Iterable[Any]:
@@ -450,8 +450,12 @@ def add_stream_cluster(env: StreamExecutionEnvironment, cfg: Any) -> None:
     add_stream_workers(env, cfg, input_stream(env, spec.input, Path(cfg.resolve(".")), spec.roles.worker.replicas, WORKER))
 
 
-def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStream) -> DataStream:
-    """Workers as a keyed operator over ``rows``; returns what TF wrote (dicts)."""
+def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStream, sink: bool = True) -> DataStream:
+    """Workers as a keyed operator over ``rows``; returns what TF wrote (dicts).
+
+    With ``sink``, results go to ``spec.output`` (or are printed); the library API passes
+    False and hands the stream to the caller.
+    """
     from .graph import WORKER  # noqa: PLC0415
 
     spec = cfg.spec
@@ -460,6 +464,8 @@ def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStre
     fn = StreamWorkerFunction(cfg, spec.input.row_columns())
     out = to_subtasks(env, rows, WORKER).process(fn, output_type=PICKLED).name(WORKER).uid(WORKER)
     out = out.set_parallelism(n).slot_sharing_group(WORKER)
+    if not sink:
+        return out
     if spec.output is not None:
         from .graph import add_file_sink  # noqa: PLC0415
 
