@@ -6,6 +6,7 @@ kwok simulating the node and its pods). The kind suite (``tests/e2e/kind``) need
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure of a control-plane test, attach the tail of the operator's log."""
+    outcome = yield
+    report = outcome.get_result()
+    k = item.funcargs.get("k") if hasattr(item, "funcargs") else None
+    log = getattr(k, "op_log", None)
+    if report.failed and isinstance(log, Path) and log.exists():
+        report.sections.append(("operator log (tail)", "\n".join(log.read_text(errors="replace").splitlines()[-60:])))

@@ -1,0 +1,259 @@
+"""The operator against a real Kubernetes control plane on loopback (see controlplane.py):
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, with kwok as the node.
+
+The chart is installed with the real helm (watchNamespaces=[e2e], so the operator holds only
+the chart's namespaced Role); the operator runs as a local process (its image cannot run
+here) authenticated as the chart's ServiceAccount by a TokenRequest token, so every call it
+makes goes through the chart's RBAC. Jobs go in with ``kubectl apply -f``.
+
+kwok marks pods Running and the submitter Job's pod Succeeded, but runs no Flink: the Flink
+REST calls are answered by a stand-in (flink_standin.py), and the test says when Flink reports
+the job RUNNING. The real-Flink path runs in the kind suite (tests/e2e/kind).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from controlplane import ControlPlane, Proc, free_port, kubeconfig
+from flink_standin import FlinkStandIn
+from tools import ROOT, require
+
+from tfflink.backends.kubernetes import names as n
+
+pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(300)]
+T = TypeVar("T")
+NS = "e2e"
+RELEASE, OP_NS = "tfflink", "tfflink-system"
+OWNED_KINDS = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings"
+
+
+def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 60, interval: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out ({timeout:.0f}s) waiting for {what if isinstance(what, str) else what()}")
+        time.sleep(interval)
+
+
+class Cluster:
+    def __init__(self, cp: ControlPlane, flink: FlinkStandIn, op_log: Path) -> None:
+        self.cp, self.flink, self.op_log = cp, flink, op_log
+
+    def kubectl(self, *args: str, **kw: Any) -> str:
+        return self.cp.kubectl(*args, **kw)
+
+    def get(self, kind: str, selector: str = "", ns: str = NS) -> list[dict[str, Any]]:
+        args = ["-n", ns, "get", kind, "-o", "json"] + (["-l", selector] if selector else [])
+        return list(json.loads(self.kubectl(*args))["items"])
+
+    def job(self, name: str) -> dict[str, Any] | None:
+        out = self.kubectl("-n", NS, "get", "tfflinkjob", name, "-o", "json", "--ignore-not-found")
+        return json.loads(out) if out.strip() else None
+
+    def status(self, name: str) -> dict[str, Any]:
+        return (self.job(name) or {}).get("status") or {}
+
+    def wait_phase(self, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+        seen: list[str] = []
+
+        def reached() -> dict[str, Any] | None:
+            self.cp.check_alive()
+            st = self.status(name)
+            if not seen or seen[-1] != st.get("phase"):
+                seen.append(st.get("phase", "-"))
+            return st if st.get("phase") == phase else None
+
+        return wait_for(reached, lambda: f"{name} phase {phase}; phases seen: {seen}", timeout)
+
+    def owned(self, job: str, component: str | None = None, kinds: str = "pods") -> list[dict[str, Any]]:
+        sel = f"{n.JOB}={job}" + (f",{n.COMPONENT}={component}" if component else "")
+        return self.get(kinds, sel)
+
+    def bring_up(self, job: str, attempt: int, timeout: float = 90) -> dict[str, Any]:
+        """kwok runs the attempt's pods and completes its submitter; then Flink reports RUNNING."""
+        svc = n.jobmanager_service(job)
+        self.flink.forget(NS, svc)
+
+        def pods_running() -> bool:
+            pods = [p for p in self.owned(job) if p["metadata"]["labels"].get(n.ATTEMPT) == str(attempt)
+                    and p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER]  # fmt: skip
+            return len(pods) >= 2 and all(p["status"].get("phase") == "Running" for p in pods)
+
+        wait_for(pods_running, f"{job} attempt {attempt} pods Running (kwok)", timeout)
+        wait_for(lambda: any(j["metadata"]["name"] == n.submitter(job, attempt) and j.get("status", {}).get("succeeded")
+                             for j in self.owned(job, kinds="jobs")),
+                 f"submitter {n.submitter(job, attempt)} succeeded (kwok + job controller)", timeout)  # fmt: skip
+        self.flink.submit(NS, svc, "RUNNING")
+        return self.wait_phase(job, "Running", timeout)
+
+    def apply_example(self, name: str, path: str = "examples/linear/job.yaml", **spec: Any) -> None:
+        doc = yaml.safe_load((ROOT / path).read_text())
+        doc["metadata"]["name"] = name
+        doc["spec"].update(spec)
+        f = self.cp.dir / f"{name}.yaml"
+        f.write_text(yaml.safe_dump(doc))
+        self.kubectl("-n", NS, "apply", "-f", str(f))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    bins = require("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "helm")
+    cp = ControlPlane(bins, tmp_path_factory.mktemp("controlplane"))
+    try:
+        cp.start()
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="module")
+def helm_install(cluster: ControlPlane) -> str:
+    cluster.kubectl("create", "namespace", NS)
+    helm = require("helm")["helm"]
+    r = subprocess.run(
+        [str(helm), "--kubeconfig", str(cluster.kubeconfig), "install", RELEASE, str(ROOT / "charts" / "tfflink-operator"),
+         "--namespace", OP_NS, "--create-namespace", "--set", f"watchNamespaces={{{NS}}}", "--wait", "--timeout", "120s"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
+    """The operator as a process, with the chart ServiceAccount's token (so the chart's RBAC)."""
+    sa = f"{RELEASE}-tfflink-operator"
+    token = cluster.kubectl("-n", OP_NS, "create", "token", sa, "--duration=2h").strip()
+    op_kubeconfig = kubeconfig(cluster.dir / "operator.kubeconfig", cluster.server, token, namespace=NS)
+    flink = FlinkStandIn()
+    health = free_port()
+    cmd = [sys.executable, "-m", "tfflink.operator", "--namespace", NS, f"--liveness=http://127.0.0.1:{health}/healthz",
+           f"--metrics-port={free_port()}", f"--flink-url-template={flink.url_template}", "--poll-seconds=1",
+           "--log-format=plain", "--verbose"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+    env["KUBECONFIG"] = str(op_kubeconfig)
+    op = Proc("operator", cmd, cluster.dir / "operator.log", env=env)
+    try:
+        def healthy() -> bool:
+            if not op.alive():
+                raise AssertionError(f"operator exited:\n{op.tail()}")
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_for(healthy, "the operator's /healthz", 60)
+        yield Cluster(cluster, flink, op.log)
+    finally:
+        op.stop()
+        flink.stop()
+
+
+def test_control_plane_is_real(cluster: ControlPlane) -> None:
+    code, body = cluster.get("/version")
+    assert code == 200 and json.loads(body)["gitVersion"].startswith("v1.")
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+    assert [x["metadata"]["name"] for x in nodes] == ["kwok-node-0"]
+
+
+def test_helm_install(cluster: ControlPlane, helm_install: str) -> None:
+    assert f"It serves TFFlinkJobs in: {NS}." in helm_install  # NOTES.txt
+    crd = json.loads(cluster.kubectl("get", "crd", "tfflinkjobs.tfflink.dev", "-o", "json"))
+    assert any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"])
+    dep = json.loads(cluster.kubectl("-n", OP_NS, "get", "deployment", f"{RELEASE}-tfflink-operator", "-o", "json"))
+    assert dep["status"].get("availableReplicas") == 1  # kwok ran its pod
+    assert cluster.kubectl("-n", NS, "get", "role", f"{RELEASE}-tfflink-operator", "-o", "name").strip()
+    # least privilege, checked by the real authorizer
+    sa = f"system:serviceaccount:{OP_NS}:{RELEASE}-tfflink-operator"
+    can = lambda *a: cluster.kubectl("auth", "can-i", *a, f"--as={sa}", check=False).strip()  # noqa: E731
+    assert can("watch", "tfflinkjobs.tfflink.dev", "-n", NS) == "yes"
+    assert can("create", "deployments.apps", "-n", NS) == "yes"
+    assert can("watch", "tfflinkjobs.tfflink.dev", "-n", "default") == "no"  # only its namespaces
+    assert can("get", "secrets", "-n", NS) == "no"
+    assert can("delete", "deployments.apps", "-n", NS) == "no"
+
+
+def test_apply_example_job_deploys_and_runs(k: Cluster) -> None:
+    k.apply_example("linear")
+    st = k.wait_phase("linear", "Deploying")
+    assert st["attempt"] == 1
+    st = k.bring_up("linear", 1)
+    assert st["restartCount"] == 0 and st.get("flinkJobId")
+    uid = k.job("linear")["metadata"]["uid"]  # type: ignore[index]
+    for kind in ("deployments", "configmaps", "services", "jobs"):
+        for obj in k.owned("linear", kinds=kind):
+            assert [r["uid"] for r in obj["metadata"].get("ownerReferences", [])] == [uid], obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("how", ["delete-taskmanager-pod", "pod-failed"])
+def test_pod_failure_restarts_the_whole_cluster_once(k: Cluster, how: str) -> None:
+    name = f"fo-{how.split('-')[0]}"
+    k.apply_example(name, failover={"maxRestarts": 3, "backoff": {"initialSeconds": 0, "maxSeconds": 1}})
+    k.bring_up(name, 1)
+    old = {p["metadata"]["name"] for p in k.owned(name)}
+    victim = k.owned(name, n.TASKMANAGER)[0]["metadata"]["name"]
+    if how == "delete-taskmanager-pod":
+        k.kubectl("-n", NS, "delete", "pod", victim, "--wait=false")
+    else:
+        k.kubectl("-n", NS, "patch", "pod", victim, "--subresource=status", "--type=merge",
+                  "-p", json.dumps({"status": {"phase": "Failed", "reason": "Error", "message": "e2e: injected"}}))  # fmt: skip
+    wait_for(lambda: k.status(name).get("restartCount") == 1, f"{name} restartCount 1")
+    st = k.bring_up(name, 2)
+    assert st["restartCount"] == 1 and st["attempt"] == 2
+    attempts = {d["metadata"]["labels"][n.ATTEMPT] for d in k.owned(name, kinds="deployments")}
+    assert attempts == {"2"}, "the whole cluster is recreated, attempt 1 is gone"
+    assert {p["metadata"]["name"] for p in k.owned(name) if p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER}.isdisjoint(old)
+    time.sleep(3)  # no second restart follows
+    assert k.status(name)["restartCount"] == 1
+
+
+def test_delete_collects_every_owned_object(k: Cluster) -> None:
+    k.apply_example("gc")
+    k.bring_up("gc", 1)
+    assert k.owned("gc", kinds=OWNED_KINDS)
+    k.kubectl("-n", NS, "delete", "tfflinkjob", "gc", "--wait=true", "--timeout=60s")
+    left = wait_for(lambda: not k.owned("gc", kinds=OWNED_KINDS) or None,
+                    lambda: f"garbage collection; left: {[o['kind'] + '/' + o['metadata']['name'] for o in k.owned('gc', kinds=OWNED_KINDS)]}",
+                    timeout=90)  # fmt: skip
+    assert left is True
+    assert k.job("gc") is None
+
+
+INVALID = {
+    "zero-workers": ({"roles": {"worker": {"replicas": 0}}}, "spec.roles.worker.replicas: Invalid value: 0: spec.roles.worker.replicas in body should be greater than or equal to 1"),
+    "file-and-module": ({"entry": {"file": "train.py", "module": "x.y", "function": "f"}}, "set exactly one of 'file' or 'module'"),
+    "unknown-field": ({"replicas": 3}, 'unknown field "spec.replicas"'),
+    "bad-mode": ({"mode": "sideways"}, 'spec.mode: Unsupported value: "sideways"'),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_api_server_rejects_invalid_jobs(k: Cluster, case: str) -> None:
+    patch, message = INVALID[case]
+    doc = yaml.safe_load((ROOT / "examples/linear/job.yaml").read_text())
+    doc["metadata"]["name"] = f"bad-{case}"
+    doc["spec"].update(patch)
+    out = k.kubectl("-n", NS, "apply", "-f", "-", stdin=yaml.safe_dump(doc), check=False)
+    assert message in out, out
+    assert k.job(f"bad-{case}") is None
+
+
+def test_long_name_rejected(k: Cluster) -> None:
+    doc = yaml.safe_load((ROOT / "examples/linear/job.yaml").read_text())
+    doc["metadata"]["name"] = "x" * 50
+    out = k.kubectl("-n", NS, "apply", "-f", "-", stdin=yaml.safe_dump(doc), check=False)
+    assert "metadata.name must be at most 45 characters" in out, out
