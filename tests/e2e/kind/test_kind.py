@@ -31,9 +31,10 @@ def kubectl(kubeconfig: Path, *args: str, check: bool = True, stdin: str | None 
 
 
 def job_manifest(name: str) -> str:
-    """examples/add as a TFFlinkJob whose pods run the runtime image (the entry ships inline)."""
+    """examples/add as a TFFlinkJob whose pods run the runtime image (which carries examples/)."""
     doc = yaml.safe_load((ROOT / "examples" / "add" / "job.yaml").read_text())
     doc["metadata"] = {"name": name, "namespace": NS}
+    doc["spec"]["entry"]["file"] = "/opt/tfflink/examples/add/add.py"  # COPYed into the runtime image
     doc["spec"].setdefault("kubernetes", {})["image"] = RUNTIME_IMAGE
     doc["spec"]["kubernetes"]["imagePullPolicy"] = "Never"
     return yaml.safe_dump(doc)
