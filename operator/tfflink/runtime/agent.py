@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,6 +160,8 @@ class NodeAgent:
                     break
         except NodeStopped:
             pass
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         return f"{self.name} done (cluster version {self.version})"
 
     def with_data_channel(self, path: str, columns: list[tuple[str, str]]) -> NodeAgent:
