@@ -153,8 +153,10 @@ class BridgeServer:
         for kind, payload in self.reader.feed(data):
             if kind == OUT:
                 self.results.extend(payload)
-            elif kind == DONE:
+            elif kind == DONE:  # closing tells the consumer we saw it (it drains until EOF)
                 self.done = True
+                self._drop()
+                return
 
     def _pump(self, wait: float) -> None:
         if self.conn is None:
@@ -210,21 +212,38 @@ class BridgeClient:
         self.batches: queue.Queue[list[Any] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.lock = threading.Lock()
         self.rows_read = 0
+        self.closing = threading.Event()
+        self.eof = threading.Event()
         threading.Thread(target=self._read, daemon=True, name="bridge-reader").start()
 
     def _read(self) -> None:
         reader = _FrameReader()
+        ended = False
         while True:
-            data = self.sock.recv(1 << 20)
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                data = b""
             if not data:
-                self.batches.put(None)
+                self._put(None)
+                self.eof.set()
                 return
             for kind, payload in reader.feed(data):
+                if self.closing.is_set() or ended:
+                    continue  # after DONE: drain until the operator closes, so it sees DONE
                 if kind == ROWS:
-                    self.batches.put(payload)  # blocks when TF is behind: backpressure
+                    self._put(payload)  # blocks when TF is behind: backpressure
                 elif kind == END:
-                    self.batches.put(None)
-                    return
+                    self._put(None)
+                    ended = True
+
+    def _put(self, item: list[Any] | None) -> None:
+        while not self.closing.is_set():
+            try:
+                self.batches.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def batches_iter(self) -> Iterator[list[Any]]:
         """Raw row batches (tuples in column order) until end of input."""
@@ -244,11 +263,14 @@ class BridgeClient:
 
     def done(self) -> None:
         """No more input wanted and no more results: the operator stops waiting."""
+        self.closing.set()
         with self.lock:
             try:
                 self.sock.sendall(_frame(DONE))
             except OSError:
-                pass
+                return
+        self.eof.wait(30)  # the operator closes once it read DONE; unread rows are drained
+        self.sock.close()
 
 
 NUMPY_TYPES = {"float32": "float32", "float64": "float64", "int32": "int32", "int64": "int64", "string": "object"}
