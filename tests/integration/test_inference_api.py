@@ -37,7 +37,7 @@ def features(n):
 stream = env.from_source(NumberSequenceSource(0, rows - 1), WatermarkStrategy.no_watermarks(), "mine") \\
     .map(features, output_type=Types.PICKLED_BYTE_ARRAY())
 job = {"apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "metadata": {"name": "api"},
-       "spec": {"mode": "inference", "entry": {"module": "tfflink.runtime.inference", "function": "no_tf_function"},
+       "spec": {"mode": "inference",
                 "roles": {"worker": {"replicas": 2}},
                 "savedModel": {"path": model, "batchSize": 32},
                 "input": {"sources": [{"name": "unused", "generated": {"rows": 1}, "columns": [{"name": "id", "type": "int64"}] + [{"name": f"f{i}"} for i in range(4)]}]},

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..lifecycle import Phase, RestartPolicy
+from ..lifecycle import Phase, RestartPolicy, error_line, is_fatal, strip_fatal
 from ..runtime.am_server import AMClient, AMUnreachable
 from ..runtime.config import RuntimeConfig
-from ..runtime.rendezvous import FileRendezvous
-from ..spec import LoadedJob
+from ..runtime.rendezvous import FileRendezvous, RendezvousError
+from ..spec import LoadedJob, Mode
 from .flink_rest import FlinkRest, FlinkUnreachable
 from .local import LocalFlinkCluster, kill_tagged
 from .submit import submit
@@ -139,16 +139,18 @@ class LocalRunner:
         return self.cluster.rest_address
 
     def _watch(self, rest: FlinkRest, job_id: str, rdv: FileRendezvous) -> _Attempt:
+        """Poll Flink and the AM until the job ends; print progress, node logs and restarts."""
+        has_am = self.spec.mode is not Mode.INFERENCE  # inference scores in-process: no AM
         am: AMClient | None = None
         status: dict[str, Any] = {}
         log_seq, last_line, last_print, reasons_shown = 0, "", 0.0, 0
         while True:
             time.sleep(POLL_SECONDS)
-            if am is None:
+            if has_am and am is None:
                 try:
                     am = AMClient(rdv.lookup(timeout=0), timeout=2.0)
-                except Exception:  # noqa: BLE001  (not published yet)
-                    am = None
+                except RendezvousError:
+                    pass  # not published yet
             if am is not None:
                 try:
                     status = am.status()
@@ -162,10 +164,6 @@ class LocalRunner:
             for reason in reasons[reasons_shown:]:
                 reasons_shown += 1
                 self.out(f"tfflink: TF cluster restart {status.get('restarts', '?')}/{self.policy.max_restarts}: {reason}")
-            line = self._progress_line(status)
-            if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
-                self.out(f"[{self._elapsed()}] {line}")
-                last_line, last_print = line, time.monotonic()
             dead = self.cluster.dead_process() if self.cluster else None
             if dead:
                 return _Attempt("flink-failed", f"Flink {dead} process died", status)
@@ -173,13 +171,19 @@ class LocalRunner:
                 state = rest.job(job_id).get("state", "")
             except FlinkUnreachable as e:
                 return _Attempt("flink-failed", str(e), status)
+            line = self._progress_line(status) if has_am else f"Flink job {state} (in-process SavedModel inference)"
+            if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
+                self.out(f"[{self._elapsed()}] {line}")
+                last_line, last_print = line, time.monotonic()
             if state == "FINISHED":
                 return _Attempt("succeeded", "", status)
             if state in ("FAILED", "CANCELED", "FAILING", "CANCELLING"):
                 if status.get("phase") == Phase.FAILED.value:
                     return _Attempt("tf-failed", str(status.get("message", "")), status)
                 root = rest.root_exception(job_id) or f"Flink job {state}"
-                return _Attempt("flink-failed", _first_line(root), status)
+                if is_fatal(root):  # bad data or configuration: a restart would fail the same way
+                    return _Attempt("tf-failed", strip_fatal(error_line(root)) + " (not retried)", status)
+                return _Attempt("flink-failed", error_line(root), status)
 
     def _progress_line(self, status: dict[str, Any]) -> str:
         if not status:
@@ -224,10 +228,3 @@ class LocalRunner:
             self.cluster = None
         kill_tagged(self.run_id)
 
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line[:400]
-    return text[:400]

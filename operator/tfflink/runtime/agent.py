@@ -226,6 +226,7 @@ class NodeAgent:
     def _serve(self, cluster: dict[str, list[str]]) -> bool:
         """Run the user's function under supervision; False once the AM says stop."""
         spec = self.cfg.spec
+        assert spec.entry is not None, "batch and stream jobs always have an entry"
         node = {
             "role": self.role,
             "index": self.index,

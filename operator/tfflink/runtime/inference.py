@@ -16,6 +16,7 @@ from typing import Any
 
 from pyflink.datastream.functions import FlatMapFunction, KeyedProcessFunction, RuntimeContext
 
+from ..lifecycle.errors import FatalJobError
 from ..spec.io import Column, ColumnType, OutputSpec, SavedModelSpec
 from .stream import EndAwareFunction, Row
 
@@ -27,10 +28,10 @@ def input_mapping(spec: SavedModelSpec, signature_inputs: dict[str, Any], column
     if spec.inputs:
         unknown = [n for n in spec.inputs if n not in signature_inputs]
         if unknown:
-            raise ValueError(f"spec.savedModel.inputs: {unknown} not in the signature's inputs {sorted(signature_inputs)}")
+            raise FatalJobError(f"spec.savedModel.inputs: {unknown} not in the signature's inputs {sorted(signature_inputs)}")
         return dict(spec.inputs)
     if len(signature_inputs) != 1:
-        raise ValueError(f"spec.savedModel.inputs: required, the signature has inputs {sorted(signature_inputs)}")
+        raise FatalJobError(f"spec.savedModel.inputs: required, the signature has inputs {sorted(signature_inputs)}")
     name = next(iter(signature_inputs))
     return {name: [c.name for c in columns if c.type in NUMERIC and c.name not in keep]}
 
@@ -44,7 +45,7 @@ class ModelScorer:
         self.tf = tf
         self.model = tf.saved_model.load(path)
         if spec.signature not in self.model.signatures:
-            raise ValueError(f"spec.savedModel.signature: {spec.signature!r} not in {sorted(self.model.signatures)}")
+            raise FatalJobError(f"spec.savedModel.signature: {spec.signature!r} not in {sorted(self.model.signatures)}")
         self.fn = self.model.signatures[spec.signature]
         _, kwargs = self.fn.structured_input_signature
         self.dtypes = {k: v.dtype for k, v in kwargs.items()}
@@ -148,7 +149,3 @@ class FileWriter(FlatMapFunction):  # type: ignore[misc]
             os.replace(self.final + ".inprogress", self.final)
             self.fh = None
 
-
-def no_tf_function(context: Any) -> None:
-    """The ``spec.entry`` of inference-mode jobs (the schema requires one; nothing calls it)."""
-    raise RuntimeError("inference mode runs no TF function")

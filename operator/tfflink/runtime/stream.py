@@ -34,6 +34,7 @@ from pyflink.datastream.functions import (
 )
 from pyflink.datastream.time_domain import TimeDomain
 
+from ..lifecycle.errors import FatalJobError
 from ..spec.io import Column, ColumnType, InputSpec, SourceSpec
 
 if TYPE_CHECKING:
@@ -50,8 +51,8 @@ ROUTED = Types.TUPLE([Types.INT(), Types.PICKLED_BYTE_ARRAY()])
 Row = dict[str, Any]
 
 
-class MalformedRow(ValueError):
-    """A row that cannot be typed; the message starts with its position."""
+class MalformedRow(FatalJobError, ValueError):
+    """A row that cannot be typed; the message starts with its position. Restarts cannot fix it."""
 
 
 # -- typing rows -------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ from .status import TFFlinkJobStatus
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL, SINGULAR, SHORT_NAMES = "tfflinkjobs", "tfflinkjob", ["tfj"]
 CRD_NAME = f"{PLURAL}.{GROUP}"
-DEFAULT_PATH = Path("crds") / f"{CRD_NAME}.yaml"
+ROOT = Path(__file__).resolve().parents[3]  # the repository (sources live in operator/)
+DEFAULT_PATH = ROOT / "crds" / f"{CRD_NAME}.yaml"
+CHART_PATH = ROOT / "charts" / "tfflink-operator" / "crds" / f"{CRD_NAME}.yaml"  # kept identical
 
 # Per model (by class name): rules a single-field schema cannot express. Each mirrors a
 # pydantic model validator; tests evaluate them against good and bad specs.
@@ -69,6 +71,7 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
             "message": "roles.ps.replicas must be 0 in inference mode",
         },
         {"rule": "self.mode != 'stream' || has(self.input)", "message": "input: required field is missing (mode: stream)"},
+        {"rule": "self.mode == 'inference' || has(self.entry)", "message": "entry: required field is missing (mode: batch or stream)"},
     ],
     "TFFlinkJob": [
         {
@@ -262,19 +265,21 @@ def check_object(obj: dict[str, Any], *, cel: bool = True) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) the CRD file."""
     parser = argparse.ArgumentParser(prog="python -m tfflink.spec.crd", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", "-o", type=Path, default=DEFAULT_PATH, help="where to write the CRD")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    parser.add_argument("--output", "-o", type=Path, action="append",
+                        help="where to write the CRD (repeatable; default: crds/ and the Helm chart's crds/)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     args = parser.parse_args(argv)
+    outputs = args.output or [DEFAULT_PATH, CHART_PATH]
     text = render()
     if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is stale: run python -m tfflink.spec.crd", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
+        stale = [p for p in outputs if (p.read_text() if p.exists() else "") != text]
+        for p in stale:
+            print(f"{p} is stale: run python -m tfflink.spec.crd", file=sys.stderr)
+        return 1 if stale else 0
+    for path in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 

@@ -95,8 +95,8 @@ class LoadedJob:
 
     def entry_file(self) -> Path | None:
         """The entry's .py file as an absolute path (None for a module entry)."""
-        f = self.job.spec.entry.file
-        return (self.base_dir / f).resolve() if f else None
+        entry = self.job.spec.entry
+        return (self.base_dir / entry.file).resolve() if entry and entry.file else None
 
 
 def load_job(path: str | Path) -> LoadedJob:
@@ -126,6 +126,8 @@ def check_entry(loaded: LoadedJob) -> None:
     """
     entry = loaded.job.spec.entry
     src = str(loaded.path)
+    if entry is None:  # inference mode: no TF function to check
+        return
     if entry.file:
         file = loaded.entry_file()
         assert file is not None

@@ -137,7 +137,7 @@ class TFFlinkJobSpec(_Model):
         description="batch: TF reads its own data; stream: rows from Flink (spec.input); "
         "inference: a SavedModel scores spec.input inside Flink, no TF cluster.",
     )
-    entry: Entry
+    entry: Entry | None = Field(None, description="The TF function (batch, stream); inference mode runs none.")
     roles: Roles
     properties: dict[str, str] = Field(
         default_factory=dict, description="Strings handed to the function (context.get_property)."
@@ -162,6 +162,8 @@ class TFFlinkJobSpec(_Model):
             if self.roles.ps.replicas:
                 raise ValueError("roles.ps.replicas: must be 0 in inference mode (the model is in-process)")
             return self
+        if self.entry is None:
+            raise ValueError(f"entry: required field is missing (mode: {self.mode.value})")
         if self.mode is Mode.STREAM and self.input is None:
             raise ValueError("input: required field is missing (mode: stream)")
         return self

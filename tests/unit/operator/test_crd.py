@@ -103,7 +103,6 @@ _DELETE = object()
 
 BAD = {
     "missing roles": ("spec.roles", _DELETE),
-    "missing entry": ("spec.entry", _DELETE),
     "zero workers": ("spec.roles.worker.replicas", 0),
     "negative ps": ("spec.roles.ps.replicas", -1),
     "too many workers": ("spec.roles.worker.replicas", 513),
@@ -124,6 +123,7 @@ BAD = {
     "non-string property": ("spec.properties", {"lr": 0.1}),
 }
 BAD_CEL = {
+    "missing entry": ("spec.entry", _DELETE),
     "file and module": ("spec.entry.file", "train.py"),  # the base body has a module
     "neither file nor module": ("spec.entry", {"function": "main"}),
     "heartbeat timeout below interval": ("spec.failover", {"heartbeatIntervalSeconds": 5, "heartbeatTimeoutSeconds": 2}),
