@@ -39,7 +39,7 @@ def one_run(victim: str, tmp: Path) -> tuple[float, float]:
     rc, lines = run_cli(job, workdir, on_line)
     assert rc == 0 and killed_at, "\n".join(ln for _, ln in lines[-30:])
     # the restarted cluster's first step: worker-0's first "start:" line printed after the kill
-    restarted = [float(m.group(2)) for at, ln in lines if at > killed_at[0] and (m := START.match(ln))]
+    restarted = [t for _, ln in lines if (m := START.match(ln)) and (t := float(m.group(2))) > killed_at[0]]
     (s0, t0), (s1, t1) = steps[0], steps[-1]
     step_time = (t1 - t0) / max(1, s1 - s0)
     return restarted[0] - killed_at[0], step_time
