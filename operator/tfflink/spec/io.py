@@ -14,6 +14,9 @@ from pydantic import Field, model_validator
 from .base import _Model
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Bounds keep the CRD's CEL rules within the API server's cost budget (it rejects unbounded ones).
+MAX_NAME = 63
+MAX_COLUMNS = 1024
 
 
 class ColumnType(str, Enum):
@@ -29,7 +32,7 @@ class ColumnType(str, Enum):
 class Column(_Model):
     """One typed column of a row."""
 
-    name: str = Field(pattern=NAME, description="Column name (a Python identifier).")
+    name: str = Field(pattern=NAME, max_length=MAX_NAME, description="Column name (a Python identifier).")
     type: ColumnType = Field(ColumnType.FLOAT32, description="float32, float64, int32, int64 or string.")
 
 
@@ -51,10 +54,12 @@ class GeneratedSource(_Model):
 class SourceSpec(_Model):
     """One source of rows: CSV files or a generator, with its columns."""
 
-    name: str = Field(pattern=NAME, description="Source name (shown as the Flink operator name).")
+    name: str = Field(pattern=NAME, max_length=MAX_NAME, description="Source name (shown as the Flink operator name).")
     csv: CsvSource | None = Field(None, description="Read CSV files.")
     generated: GeneratedSource | None = Field(None, description="Generate demo rows.")
-    columns: list[Column] = Field(min_length=1, description="The columns of each row, in file order.")
+    columns: list[Column] = Field(
+        min_length=1, max_length=MAX_COLUMNS, description="The columns of each row, in file order."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
@@ -66,7 +71,7 @@ class SourceSpec(_Model):
 class JoinSpec(_Model):
     """Inner join of the two sources on one key column (rows of the same key pair up)."""
 
-    key: str = Field(pattern=NAME, description="Column present in both sources.")
+    key: str = Field(pattern=NAME, max_length=MAX_NAME, description="Column present in both sources.")
 
 
 class ProcessSpec(_Model):
@@ -83,7 +88,8 @@ class InputSpec(_Model):
     join: JoinSpec | None = Field(None, description="Join of two sources (required with two).")
     process: ProcessSpec | None = Field(None, description="Optional feature step on every (joined) row.")
     columns: list[Column] | None = Field(
-        None, description="Columns of the rows TF receives; default: the (joined) source columns."
+        None, max_length=MAX_COLUMNS,
+        description="Columns of the rows TF receives; default: the (joined) source columns.",
     )
     on_error: Literal["fail", "skip"] = Field(
         "fail", description="Malformed rows: fail the job, or skip and count them."
