@@ -131,13 +131,6 @@ def helm_install(cluster: ControlPlane) -> str:
          "--namespace", OP_NS, "--create-namespace", "--set", f"watchNamespaces={{{NS}}}", "--wait", "--timeout", "120s"],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
-    if r.returncode != 0 and "estimated rule cost exceeds budget" in r.stderr:
-        # Known, reported: the real API server refuses crds/ because the CEL rule
-        # `self.sources.all(s, s.columns.exists(c, c.name == self.join.key))` has unbounded
-        # cost (spec.input.sources[].columns lacks maxItems; column name and join.key lack
-        # maxLength). Fixed in operator/tfflink/spec, these tests run (and pass) again.
-        pytest.xfail("real kube-apiserver rejects the TFFlinkJob CRD: CEL rule cost over budget at "
-                     "spec.input x-kubernetes-validations[1] (needs maxItems/maxLength in the spec models)")
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 
@@ -175,8 +168,6 @@ def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
 def test_crd_accepted_by_the_real_api_server(cluster: ControlPlane) -> None:
     """crds/ as generated, through the API server's own structural-schema and CEL cost checks."""
     out = cluster.kubectl("apply", "--dry-run=server", "-f", str(ROOT / "crds"), check=False)
-    if "estimated rule cost exceeds budget" in out:
-        pytest.xfail("CEL rule cost over budget at spec.input x-kubernetes-validations[1] (see helm_install)")
     assert "customresourcedefinition.apiextensions.k8s.io/tfflinkjobs.tfflink.dev created (server dry run)" in out, out
 
 
