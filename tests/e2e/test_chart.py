@@ -215,3 +215,21 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
         for r in rule["resources"]:
             assert set(rule["verbs"]) <= rules[(rule["apiGroups"][0], r)]
 
+
+
+@pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
+def test_rendered_args_are_the_operators_flags(helm: Path, tmp_path: Path, values: dict[str, Any] | None) -> None:
+    """The container's command and args, as rendered, parse with the operator's own argparse."""
+    from tfflink.operator.main import parse_args
+
+    (dep,) = by_kind(render(helm, tmp_path, values), "Deployment")
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    assert c["command"] == ["python", "-m", "tfflink.operator"]
+    cfg, args = parse_args(c["args"])
+    port = next(p["containerPort"] for p in c["ports"] if p["name"] == "health")
+    assert cfg.liveness == f"http://0.0.0.0:{port}/healthz"
+    if values:
+        assert cfg.namespaces == ("team-a", "team-b") and args.verbose and args.log_format == "plain"
+        assert cfg.metrics_port == 9100 and cfg.poll_seconds == 2
+    else:
+        assert cfg.namespaces == () and cfg.metrics_port == 9090 and not args.verbose

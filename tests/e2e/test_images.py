@@ -86,3 +86,18 @@ def test_image_requirements_resolve(tmp_path: Path, extra: str, must: set[str], 
     assert not unpinned, f"not pinned by requirements.lock: {unpinned}"
     assert must <= got.keys()
     assert not (must_not & got.keys())
+
+
+def test_operator_image_code_imports_without_tensorflow_or_flink() -> None:
+    """The operator image has no TensorFlow or PyFlink: its entry point must not import them."""
+    code = (
+        "import sys\n"
+        "for m in ('tensorflow', 'pyflink', 'apache_beam'):\n"
+        "    sys.modules[m] = None  # any import of these now raises ImportError\n"
+        "import tfflink.operator.handlers, tfflink.operator.main, tfflink.cli.main\n"
+        "from tfflink.operator.main import parse_args\n"
+        "cfg, _ = parse_args(['--namespace', 'a', '--metrics-port', '0'])\n"
+        "assert cfg.namespaces == ('a',)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
