@@ -113,6 +113,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    require("kubectl", "openssl")
     bins = require("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "helm")
     cp = ControlPlane(bins, tmp_path_factory.mktemp("controlplane"))
     try:

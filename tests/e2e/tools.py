@@ -34,6 +34,9 @@ def tool(name: str) -> Path | None:
 def require(*names: str) -> dict[str, Path]:
     """The named binaries, building missing ones when TFFLINK_E2E_BUILD=1; else skip with the reason."""
     missing = [n for n in names if tool(n) is None]
+    system = [n for n in missing if n not in TARGET]
+    if system:
+        pytest.skip(f"{', '.join(system)} not on PATH (a system package: apt-get install {' '.join(system)})")
     if missing and os.environ.get("TFFLINK_E2E_BUILD") == "1":
         targets = sorted({TARGET[n] for n in missing})
         subprocess.run([str(BUILD), *targets], check=False)
