@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 # cached in .tools/bin (a rebuild is skipped; Go's caches make a fresh clone's build quick).
 # A failed build is not fatal here: the tests that need a missing tool skip and say why.
 tools:
-	hack/build-tools.sh all || echo "tools: some builds failed; the e2e tests that need them will skip" >&2
+	TFFLINK_BUILD_JOBS=$${TFFLINK_BUILD_JOBS:-2} hack/build-tools.sh all || echo "tools: some builds failed; the e2e tests that need them will skip" >&2
 
 # End-to-end tests: chart lint/render, images' requirements, a real control plane (etcd,
 # kube-apiserver, controller-manager, scheduler, kwok) with helm install + the operator.

@@ -14,12 +14,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: end-to-end tier (chart, images, real control plane, kind)")
-    config.addinivalue_line("markers", "controlplane: runs a real kube-apiserver + etcd + kwok on loopback")
-    config.addinivalue_line("markers", "kind: needs docker and kind (skipped without them)")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:

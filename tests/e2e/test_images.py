@@ -79,10 +79,9 @@ def test_image_requirements_resolve(tmp_path: Path, extra: str, must: set[str], 
     items = json.loads(report.read_text())["install"]
     got = {re.sub(r"[-_.]+", "-", i["metadata"]["name"]).lower(): i["metadata"]["version"] for i in items}
     lock = _lock()
-    # pip-compile leaves the packaging tools out of a lock unless --allow-unsafe; TensorFlow's
-    # dependencies (tensorboard, astunparse) pull setuptools and wheel in at whatever is newest.
-    unlocked_tools = {"setuptools", "wheel", "pip"}
-    unpinned = {n: v for n, v in got.items() if n != "tfflink" and n not in unlocked_tools and lock.get(n) != v}
+    # requirements.lock pins setuptools and wheel too (TensorFlow's dependencies pull them in);
+    # only pip itself, which the image upgrades first, is left out.
+    unpinned = {n: v for n, v in got.items() if n not in ("tfflink", "pip") and lock.get(n) != v}
     assert not unpinned, f"not pinned by requirements.lock: {unpinned}"
     assert must <= got.keys()
     assert not (must_not & got.keys())
