@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)
 
+# A fresh model each time (a kept checkpoint would make the job resume at its last step).
 demo: $(STAMP)
+	rm -rf /tmp/tfflink/linear
 	$(BIN)/tfflink run examples/linear/job.yaml
 
 # The whole suite; tests/e2e is part of it (it builds its tools first, see `tools`).

@@ -233,7 +233,7 @@ class NodeAgent:
             "cluster": cluster,
             "version": self.version,
             "properties": spec.properties,
-            "checkpoint_dir": spec.checkpoint_dir,
+            "checkpoint_dir": self.cfg.resolve(spec.checkpoint_dir) if spec.checkpoint_dir else None,
             "job_name": self.cfg.name,
             "entry_path": self.cfg.entry_path,
             "entry_module": spec.entry.module,

@@ -143,7 +143,7 @@ class TFFlinkJobSpec(_Model):
         default_factory=dict, description="Strings handed to the function (context.get_property)."
     )
     checkpoint_dir: str | None = Field(
-        None, min_length=1, description="Where TF writes checkpoints (context.get_checkpoint_dir)."
+        None, min_length=1, description="Where TF writes checkpoints (context.get_checkpoint_dir); relative to the job file."
     )
     flink: FlinkSpec = Field(default_factory=FlinkSpec)
     failover: FailoverSpec = Field(default_factory=FailoverSpec)
