@@ -51,11 +51,11 @@ def export_saved_model(ckpt_dir, export_dir, features):
     tf.saved_model.save(model, export_dir, signatures={"serving_default": model.serve})
 
 
-def write_metrics(ckpt_dir, **values):
-    """Merge values into checkpointDir/metrics.json (start loss from the first run, end loss last)."""
+def write_metrics(ckpt_dir, keep=False, **values):
+    """Merge values into checkpointDir/metrics.json; with keep, values already there win."""
     path = os.path.join(ckpt_dir, "metrics.json")
     metrics = json.load(open(path)) if os.path.exists(path) else {}
-    metrics.update(values)
+    metrics.update({k: v for k, v in values.items() if not (keep and k in metrics)})
     os.makedirs(ckpt_dir, exist_ok=True)
     json.dump(metrics, open(path, "w"))
     return metrics
@@ -102,8 +102,8 @@ def map_func(context):
                 if start_loss is None:
                     start_step, start_loss = sess.run([step, loss], {x: ex, y: ey})
                     print(f"start: global step {start_step} eval loss {start_loss:.6f} time {time.time():.3f}", flush=True)
-                    if chief and ckpt_dir and start_step == 0:  # a resumed run keeps this one
-                        write_metrics(ckpt_dir, start_loss=float(start_loss), start_step=0)
+                    if chief and ckpt_dir:  # the first run's start loss is kept across restarts
+                        write_metrics(ckpt_dir, keep=True, start_loss=float(start_loss), start_step=int(start_step))
                     continue  # the eval run may have seen the last step: ask should_stop again
                 i = rng.integers(0, len(xs) - batch)
                 _, g = sess.run([train, step], {x: xs[i:i + batch], y: ys[i:i + batch]})

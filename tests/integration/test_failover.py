@@ -71,14 +71,16 @@ def training_job(tmp_path: Path, **failover: object) -> Path:
     )  # fmt: skip
 
 
-def kill_mid_training(victim: str, sig: int = signal.SIGKILL) -> Callable[[str, subprocess.Popen[str], CliRun], None]:
+def kill_mid_training(
+    victim: str, workdir: Path, sig: int = signal.SIGKILL
+) -> Callable[[str, subprocess.Popen[str], CliRun], None]:
+    """An output watcher that signals ``victim`` once training has passed step 200."""
     killed: list[int] = []
 
     def on_line(line: str, proc: subprocess.Popen[str], run: CliRun) -> None:
         m = STEP_LINE.match(line)
         if not killed and m and int(m.group(1)) >= 200:
-            wd = Path(run.status_workdir)  # type: ignore[attr-defined]
-            pid = VICTIMS[victim](wd)
+            pid = VICTIMS[victim](workdir)
             os.kill(pid, sig)
             killed.append(pid)
 
@@ -88,14 +90,16 @@ def kill_mid_training(victim: str, sig: int = signal.SIGKILL) -> Callable[[str, 
 @pytest.mark.parametrize("victim", list(VICTIMS))
 def test_kill_one_process_restarts_everything_once_and_resumes(tmp_path: Path, victim: str) -> None:
     workdir = tmp_path / "wd"
-    CliRun.status_workdir = str(workdir)  # type: ignore[attr-defined]
-    run = run_job(training_job(tmp_path), workdir, on_line=kill_mid_training(victim))
+    run = run_job(training_job(tmp_path), workdir, on_line=kill_mid_training(victim, workdir))
     assert run.returncode == 0, run.stderr + run.text[-4000:]
     assert run.status["phase"] == "Succeeded"
     assert run.status["restarts"] == 1, run.status
     starts = [int(m.group(1)) for ln in run.stdout if (m := START_LINE.match(ln))]
-    assert len(starts) >= 2 and starts[0] == 0 and starts[-1] >= 200, f"did not resume: {starts}"
+    # The first cluster starts near step 0 (the other worker may have run a step or two before
+    # the chief's first eval); the restarted one resumes from a checkpoint taken after step 200.
+    assert len(starts) >= 2 and starts[0] < 50 and starts[-1] >= 200, f"did not resume: {starts}"
     metrics = json.loads((tmp_path / "job" / "ckpt" / "metrics.json").read_text())
+    assert metrics["start_step"] < 50, "the first run's start loss is kept"
     assert STEPS <= metrics["end_step"] <= STEPS + 10, metrics  # not double, not short
     assert metrics["end_loss"] < 0.05 * metrics["start_loss"]
     assert "restart 1" in run.text
@@ -104,9 +108,8 @@ def test_kill_one_process_restarts_everything_once_and_resumes(tmp_path: Path, v
 
 def test_hung_node_is_detected_and_restarted(tmp_path: Path) -> None:
     workdir = tmp_path / "wd"
-    CliRun.status_workdir = str(workdir)  # type: ignore[attr-defined]
     run = run_job(training_job(tmp_path, heartbeatTimeoutSeconds=4), workdir,
-                  on_line=kill_mid_training("worker-node", signal.SIGSTOP))
+                  on_line=kill_mid_training("worker-node", workdir, signal.SIGSTOP))
     assert run.returncode == 0, run.stderr + run.text[-4000:]
     assert run.status["restarts"] == 1
     assert "hung" in run.status["restartReasons"][0]

@@ -39,7 +39,7 @@ def test_linear_example_trains_exports_and_shows_role_parallelism(tmp_path: Path
     assert run.returncode == 0, run.stderr + run.text[-3000:]
     assert {k: seen.get(k) for k in ("am", "ps", "worker")} == {"am": 1, "ps": 1, "worker": 2}, seen
     assert run.status["phase"] == "Succeeded" and run.status["restarts"] == 0
-    assert "[worker-0] start: global step 0" in run.text, "node logs are attributed and streamed"
+    assert "[worker-0] start: global step " in run.text, "node logs are attributed and streamed"
 
     metrics = json.loads((tmp_path / "job" / "ckpt" / "metrics.json").read_text())
     assert metrics["end_loss"] < 0.05 * metrics["start_loss"], metrics

@@ -150,14 +150,11 @@ class NodeAgent:
         address = open_rendezvous(self.cfg.rendezvous, self.cfg.submission).lookup(self.lookup_timeout)
         self.am = AMClient(address, timeout=max(2.0, self.timeout / 2))
         try:
-            while True:
-                if not self._register():
-                    break
+            while True:  # one pass per cluster version; NodeStopped (the AM's "stop") ends it
+                self._register()
                 cluster = self._wait_cluster()
-                if cluster is None:
-                    continue
-                if not self._serve(cluster):
-                    break
+                if cluster is not None:
+                    self._serve(cluster)
         except NodeStopped:
             pass
         finally:
@@ -195,14 +192,15 @@ class NodeAgent:
             self.version = int(reply["version"])
         return action
 
-    def _register(self) -> bool:
-        self.port = _free_port()
-        self.address = f"{node_host()}:{self.port}"
-        reply = self._ask("register", self.role, self.index, self.address, self.version)
-        if self._follow(reply) == RESTART:
-            return self._register()
-        self.version = int(reply["version"])
-        return True
+    def _register(self) -> None:
+        """Join the current cluster version (a fresh port each time: the old one may linger)."""
+        while True:
+            self.port = _free_port()
+            self.address = f"{node_host()}:{self.port}"
+            reply = self._ask("register", self.role, self.index, self.address, self.version)
+            if self._follow(reply) != RESTART:
+                self.version = int(reply["version"])
+                return
 
     def _wait_cluster(self) -> dict[str, list[str]] | None:
         """Poll for the full cluster (heartbeating meanwhile); None means re-register."""
@@ -223,8 +221,8 @@ class NodeAgent:
         lines = [self.logs.popleft() for _ in range(len(self.logs))]
         return self._ask("heartbeat", self.role, self.index, self.version, running, lines)
 
-    def _serve(self, cluster: dict[str, list[str]]) -> bool:
-        """Run the user's function under supervision; False once the AM says stop."""
+    def _serve(self, cluster: dict[str, list[str]]) -> None:
+        """Run the user's function under supervision until it ends or the AM says restart."""
         spec = self.cfg.spec
         assert spec.entry is not None, "batch and stream jobs always have an entry"
         node = {
@@ -251,8 +249,11 @@ class NodeAgent:
                     return self._report(child, error=f"stopped heartbeating for {self.timeout:.0f}s (hung)")
                 if self._follow(self._beat(running=True)) == RESTART:
                     child.kill()
-                    return True
-                time.sleep(self.interval)
+                    return
+                try:
+                    child.proc.wait(self.interval)  # wakes at once when the node process exits
+                except subprocess.TimeoutExpired:
+                    pass
             return self._report(child)
         except NodeStopped:
             child.kill()  # e.g. a ps once the workers are done: tell the AM it is down
@@ -263,15 +264,15 @@ class NodeAgent:
             child.kill(grace=1.0)
             raise
 
-    def _report(self, child: NodeProcess, error: str = "") -> bool:
+    def _report(self, child: NodeProcess, error: str = "") -> None:
         """Tell the AM how the function ended, then idle until it says restart or stop."""
         code, err = child.outcome()
         if error:
             code, err = code or 1, error
         self._beat(running=False)  # flush the last log lines before the verdict
         if self._follow(self._ask("finish", self.role, self.index, self.version, code, err)) == RESTART:
-            return True
+            return
         while True:  # finished early (or succeeded): wait for the rest of the cluster
             time.sleep(self.interval)
             if self._follow(self._beat(running=False)) == RESTART:
-                return True
+                return

@@ -1,0 +1,96 @@
+"""SavedModel inference inside Flink (tfflink run, mode: inference) against direct TF calls.
+
+Throughput inside Flink is the marginal rate of two runs of different sizes,
+(n_large - n_small) / (t_large - t_small), so the fixed cost of starting a session cluster
+cancels out. The baseline is the same SavedModel called directly on the same rows in batches
+of the same size, in this script.
+
+    .venv/bin/python benchmarks/inference_flink.py [--small 20000] [--large 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+FEATURES, BATCH = 10, 128
+
+
+def make_model(path: Path) -> None:
+    import tensorflow as tf
+
+    class Linear(tf.Module):
+        def __init__(self) -> None:
+            self.w = tf.Variable(np.linspace(-1, 1, FEATURES, dtype=np.float32).reshape(FEATURES, 1))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, FEATURES], tf.float32, name="x")])
+        def serve(self, x):  # type: ignore[no-untyped-def]
+            return {"prediction": tf.squeeze(tf.matmul(x, self.w), axis=1)}
+
+    m = Linear()
+    tf.saved_model.save(m, str(path), signatures={"serving_default": m.serve})
+
+
+def write_rows(path: Path, x: np.ndarray) -> None:
+    with open(path, "w") as f:
+        f.write("id," + ",".join(f"f{i}" for i in range(FEATURES)) + "\n")
+        for i, r in enumerate(x):
+            f.write(f"{i}," + ",".join(f"{v:.6f}" for v in r) + "\n")
+
+
+def flink_run(tmp: Path, rows: int, x: np.ndarray) -> float:
+    d = tmp / f"run{rows}"
+    (d / "data").mkdir(parents=True)
+    write_rows(d / "data" / "rows.csv", x[:rows])
+    doc = yaml.safe_load((REPO / "examples" / "inference" / "job.yaml").read_text())
+    doc["spec"]["savedModel"].update(path=str(tmp / "model"), batchSize=BATCH)
+    doc["spec"]["input"]["sources"][0]["csv"]["paths"] = ["data/rows.csv"]
+    (d / "job.yaml").write_text(yaml.safe_dump(doc))
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "tfflink", "run", str(d / "job.yaml"), "--workdir", str(d / "wd")],
+                       capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    return time.perf_counter() - t0
+
+
+def direct_rate(model_dir: Path, x: np.ndarray) -> float:
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    batches = [tf.constant(x[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+    fn(x=batches[0])  # warm up
+    t0 = time.perf_counter()
+    for b in batches:
+        fn(x=b)["prediction"].numpy()
+    return len(x) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--small", type=int, default=20000)
+    ap.add_argument("--large", type=int, default=100000)
+    args = ap.parse_args()
+    x = np.random.default_rng(3).normal(size=(args.large, FEATURES)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        make_model(tmp / "model")
+        t_small = flink_run(tmp, args.small, x)
+        t_large = flink_run(tmp, args.large, x)
+        direct = direct_rate(tmp / "model", x)
+    flink = (args.large - args.small) / (t_large - t_small)
+    print(f"tfflink run wall time: {args.small} rows {t_small:.1f}s, {args.large} rows {t_large:.1f}s")
+    print(f"inside Flink (2 subtasks, marginal): {flink:,.0f} rows/s; direct SavedModel calls: {direct:,.0f} rows/s; "
+          f"ratio {flink / direct:.3f}")
+
+
+if __name__ == "__main__":
+    main()
