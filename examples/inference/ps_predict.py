@@ -7,6 +7,8 @@ back into the Flink stream (spec.output sinks them).
 
 import tensorflow as tf
 
+from tfflink.runtime.tf1 import wait_until_initialized
+
 tf1 = tf.compat.v1
 
 
@@ -30,6 +32,8 @@ def map_func(context):
         pred = tf.squeeze(tf.matmul(x, w) + b, axis=1)
     config = tf1.ConfigProto(device_filters=["/job:ps", f"/job:worker/task:{index}"])
     writer = context.get_writer()
+    if index != 0:  # start once the chief has restored the variables (not TF's 30 s poll)
+        wait_until_initialized(server.target, config)
     with tf1.train.MonitoredTrainingSession(
         master=server.target, is_chief=index == 0, checkpoint_dir=context.get_checkpoint_dir(),
         save_checkpoint_secs=None, save_checkpoint_steps=None, save_summaries_steps=None,

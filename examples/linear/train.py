@@ -17,6 +17,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfflink.runtime.tf1 import wait_until_initialized
+
 tf1 = tf.compat.v1
 
 
@@ -91,6 +93,8 @@ def map_func(context):
         config = tf1.ConfigProto(device_filters=["/job:ps", f"/job:worker/task:{index}"])
         chief = index == 0
         hooks = [tf1.train.StopAtStepHook(last_step=steps)]
+        if not chief:  # start once the chief has initialised the variables (not TF's 30 s poll)
+            wait_until_initialized(server.target, config)
         with tf1.train.MonitoredTrainingSession(
             master=server.target, is_chief=chief, checkpoint_dir=ckpt_dir if chief else None,
             save_checkpoint_steps=25 if chief else None, save_summaries_steps=None,

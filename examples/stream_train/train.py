@@ -9,6 +9,8 @@ import os
 
 import tensorflow as tf
 
+from tfflink.runtime.tf1 import wait_until_initialized
+
 tf1 = tf.compat.v1
 FEATURES = [f"f{i}" for i in range(6)]
 
@@ -35,6 +37,8 @@ def map_func(context):
         train = tf1.train.GradientDescentOptimizer(lr).minimize(loss, global_step=step)
     config = tf1.ConfigProto(device_filters=["/job:ps", f"/job:worker/task:{index}"])
     rows, losses = 0, []
+    if index != 0:  # start once the chief has initialised the variables (not TF's 30 s poll)
+        wait_until_initialized(server.target, config)
     with tf1.train.MonitoredTrainingSession(master=server.target, is_chief=index == 0, config=config,
                                             save_summaries_steps=None, log_step_count_steps=None) as sess:
         while True:
