@@ -177,7 +177,7 @@ class LocalRunner:
                 last_line, last_print = line, time.monotonic()
             if state == "FINISHED":
                 return _Attempt("succeeded", "", status)
-            if state in ("FAILED", "CANCELED", "FAILING", "CANCELLING"):
+            if state in ("FAILED", "CANCELED"):  # terminal: the root exception is recorded by now
                 if status.get("phase") == Phase.FAILED.value:
                     return _Attempt("tf-failed", str(status.get("message", "")), status)
                 root = rest.root_exception(job_id) or f"Flink job {state}"
