@@ -13,13 +13,13 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..runtime.agent import free_port
 from ..spec import FlinkSpec
 from .flink_rest import FlinkRest, FlinkUnreachable
 
@@ -33,13 +33,6 @@ def pyflink_home() -> Path:
     import pyflink  # noqa: PLC0415  (only the local backend needs PyFlink)
 
     return Path(pyflink.__file__).resolve().parent
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the usual race is acceptable on loopback)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _flink_memory(value: str) -> str:
@@ -134,7 +127,7 @@ class LocalFlinkCluster:
 
     def start(self, timeout: float = 90.0) -> None:
         """Start both JVMs and wait until REST reports every slot; raise on failure."""
-        self.ports = {k: free_port() for k in ("rest", "rpc", "tm_rpc", "tm_data", "blob")}
+        self.ports = {k: free_port("127.0.0.1") for k in ("rest", "rpc", "tm_rpc", "tm_data", "blob")}
         conf = flink_configuration(
             spec=self.spec, slots=self.slots, ports=self.ports, python=self.python
         )

@@ -47,9 +47,10 @@ def node_host() -> str:
         return "127.0.0.1"
 
 
-def _free_port() -> int:
+def free_port(host: str = "") -> int:
+    """A port free on ``host`` a moment ago ("" = every interface, as a TF server binds)."""
     with socket.socket() as s:
-        s.bind(("", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -195,7 +196,7 @@ class NodeAgent:
     def _register(self) -> None:
         """Join the current cluster version (a fresh port each time: the old one may linger)."""
         while True:
-            self.port = _free_port()
+            self.port = free_port()
             self.address = f"{node_host()}:{self.port}"
             reply = self._ask("register", self.role, self.index, self.address, self.version)
             if self._follow(reply) != RESTART:
