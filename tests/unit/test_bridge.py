@@ -128,10 +128,12 @@ def test_a_restarted_reader_reconnects_and_a_dead_node_unblocks_the_writer(tmp_p
             seen.extend(r[0] for r in b)
         c.done()
 
-    threading.Thread(target=restarted, daemon=True).start()
+    reader = threading.Thread(target=restarted, daemon=True)
+    reader.start()
     for i in range(1000):
         server.put((i,))
     server.end(timeout=10)
+    reader.join(10)  # end() returns once the rows are sent; the reader may still be reading them
     assert seen and seen[-1] == 999, "the restarted reader gets the rest and the end"
 
     # A node agent that is gone (no restart coming) must not leave the operator blocked.

@@ -58,11 +58,17 @@ class FlinkRest:
     def root_exception(self, job_id: str) -> str | None:
         """First line of the job's root cause, if it failed."""
         try:
-            exc = self.exceptions(job_id)
+            return root_exception_text(self.exceptions(job_id))
         except FlinkUnreachable:
             return None
-        text = exc.get("root-exception") or ""
-        history = exc.get("exceptionHistory", {}).get("entries", [])
-        if not text and history:
-            text = history[0].get("stacktrace", "")
-        return text.strip() or None
+
+
+def root_exception_text(exceptions: Any) -> str | None:
+    """The root cause's text from a ``/jobs/<id>/exceptions`` answer (either Flink layout)."""
+    if not isinstance(exceptions, dict):
+        return None
+    text = exceptions.get("root-exception") or ""
+    history = (exceptions.get("exceptionHistory") or {}).get("entries") or []
+    if not text and history and isinstance(history[0], dict):
+        text = history[0].get("stacktrace") or history[0].get("exceptionName") or ""
+    return str(text).strip() or None

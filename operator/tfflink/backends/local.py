@@ -8,10 +8,8 @@ Python workers and the TF node processes), so ``kill_tagged`` can sweep up anyth
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +19,8 @@ from pathlib import Path
 
 from ..runtime.agent import free_port
 from ..spec import FlinkSpec
+from ..spec.quantity import flink_memory
+from .flink_conf import write_conf_dir
 from .flink_rest import FlinkRest, FlinkUnreachable
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,6 @@ def pyflink_home() -> Path:
     return Path(pyflink.__file__).resolve().parent
 
 
-def _flink_memory(value: str) -> str:
-    """Kubernetes-style quantities (2Gi) in Flink's units (2g)."""
-    for k8s, flink in (("Ki", "k"), ("Mi", "m"), ("Gi", "g")):
-        if value.endswith(k8s):
-            return value[: -len(k8s)] + flink
-    return value
-
-
 def flink_configuration(
     *, spec: FlinkSpec, slots: int, ports: dict[str, int], python: str
 ) -> dict[str, str]:
@@ -51,13 +43,13 @@ def flink_configuration(
         "jobmanager.rpc.address": "localhost",
         "jobmanager.bind-host": "localhost",
         "jobmanager.rpc.port": str(ports["rpc"]),
-        "jobmanager.memory.process.size": _flink_memory(spec.job_manager.memory),
+        "jobmanager.memory.process.size": flink_memory(spec.job_manager.memory),
         "taskmanager.host": "localhost",
         "taskmanager.bind-host": "localhost",
         "taskmanager.rpc.port": str(ports["tm_rpc"]),
         "taskmanager.data.port": str(ports["tm_data"]),
         "taskmanager.numberOfTaskSlots": str(spec.task_slots or slots),
-        "taskmanager.memory.process.size": _flink_memory(spec.task_manager.memory),
+        "taskmanager.memory.process.size": flink_memory(spec.task_manager.memory),
         "rest.address": "localhost",
         "rest.bind-address": "localhost",
         "rest.port": str(ports["rest"]),
@@ -76,19 +68,7 @@ def flink_configuration(
 
 
 def _write_conf(conf_dir: Path, conf: dict[str, str]) -> None:
-    src = pyflink_home() / "conf"
-    conf_dir.mkdir(parents=True, exist_ok=True)
-    for f in src.iterdir():
-        if f.name != "config.yaml":
-            shutil.copy(f, conf_dir / f.name)
-    base = (src / "config.yaml").read_text().split("\njobmanager:")[0]  # keep env.java.opts
-    lines = [f"{k}: {_yaml_scalar(v)}" for k, v in sorted(conf.items())]
-    (conf_dir / "config.yaml").write_text(base.rstrip() + "\n" + "\n".join(lines) + "\n")
-
-
-def _yaml_scalar(v: str) -> str:
-    plain = v and all(c.isalnum() or c in "._-/" for c in v)
-    return v if plain else json.dumps(v)
+    write_conf_dir(conf_dir, defaults_dir=pyflink_home() / "conf", overrides=conf)
 
 
 @dataclass

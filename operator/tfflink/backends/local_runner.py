@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..lifecycle import Phase, RestartPolicy, error_line, is_fatal, strip_fatal
+from ..lifecycle import Phase, RestartPolicy
+from ..lifecycle.outcome import FLINK_FAILED, EndKind, classify
 from ..runtime.am_server import AMClient, AMUnreachable
 from ..runtime.config import RuntimeConfig
 from ..runtime.rendezvous import FileRendezvous, RendezvousError
@@ -175,15 +176,12 @@ class LocalRunner:
             if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
                 self.out(f"[{self._elapsed()}] {line}")
                 last_line, last_print = line, time.monotonic()
-            if state == "FINISHED":
-                return _Attempt("succeeded", "", status)
-            if state in ("FAILED", "CANCELED"):  # terminal: the root exception is recorded by now
-                if status.get("phase") == Phase.FAILED.value:
-                    return _Attempt("tf-failed", str(status.get("message", "")), status)
-                root = rest.root_exception(job_id) or f"Flink job {state}"
-                if is_fatal(root):  # bad data or configuration: a restart would fail the same way
-                    return _Attempt("tf-failed", strip_fatal(error_line(root)) + " (not retried)", status)
-                return _Attempt("flink-failed", error_line(root), status)
+            root = rest.root_exception(job_id) if state in FLINK_FAILED else None
+            end = classify(state, root_exception=root, am_phase=status.get("phase"),
+                           am_message=str(status.get("message", "")))  # fmt: skip
+            if end is not None:
+                outcome = {EndKind.SUCCEEDED: "succeeded", EndKind.RETRYABLE: "flink-failed"}.get(end.kind, "tf-failed")
+                return _Attempt(outcome, end.reason, status)
 
     def _progress_line(self, status: dict[str, Any]) -> str:
         if not status:

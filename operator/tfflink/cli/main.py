@@ -80,17 +80,60 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from ..backends.submit import SubmitError, submit  # noqa: PLC0415
     from ..runtime.config import RuntimeConfig  # noqa: PLC0415
 
-    loaded = _load(args.job)
+    loaded = _load_submitted(args.job, args.base_dir)
     import uuid  # noqa: PLC0415
 
-    cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous, submission=args.submission or uuid.uuid4().hex[:12])  # type: ignore[arg-type]
+    cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous,  # type: ignore[arg-type]
+                                    submission=args.submission or uuid.uuid4().hex[:12],
+                                    restarts_done=args.restarts_done)  # fmt: skip
     try:
         job_id = submit(cfg, flink_address=args.flink_address, workdir=Path(args.workdir).resolve())
     except SubmitError as e:
         _err(str(e))
         return EXIT_FAILED
-    print(json.dumps({"jobId": job_id, "submission": cfg.submission}), flush=True)
+    result = json.dumps({"jobId": job_id, "submission": cfg.submission})
+    print(result, flush=True)
+    if args.result_file:
+        try:
+            Path(args.result_file).write_text(result)
+        except OSError as e:
+            _err(f"cannot write --result-file {args.result_file}: {e}")
     return EXIT_OK
+
+
+def _load_submitted(path: str, base_dir: str | None) -> object:
+    """The job file, with relative paths resolved against ``base_dir`` when given (pods)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    loaded = load_job(path)
+    if base_dir:
+        loaded = replace(loaded, base_dir=Path(base_dir).resolve())
+    check_entry(loaded)
+    return loaded
+
+
+def cmd_flink_exec(args: argparse.Namespace) -> int:
+    """Write FLINK_CONF_DIR (the image's Flink defaults + the job's keys), then exec the command."""
+    import os  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    from ..backends.flink_conf import CONFIG_FILE, write_conf_dir  # noqa: PLC0415
+
+    command = list(args.command)
+    command = command[1:] if command[:1] == ["--"] else command
+    if not command:
+        _err("flink-exec: no command given after --")
+        return EXIT_INVALID
+    src = Path(args.config_dir)
+    home = Path(os.environ.get("FLINK_HOME", "/opt/flink"))
+    dest = Path(os.environ.get("FLINK_CONF_DIR") or "/opt/tfflink/conf")
+    overrides = yaml.safe_load((src / CONFIG_FILE).read_text()) or {}
+    files = {f.name: f.read_text() for f in src.glob("log4j*.properties")}
+    write_conf_dir(dest, defaults_dir=home / "conf", overrides={str(k): str(v) for k, v in overrides.items()},
+                   files=files)  # fmt: skip
+    os.execvp(command[0], command)
+    return EXIT_FAILED  # not reached
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -122,7 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rendezvous", required=True, help="file:///dir or configmap://namespace/name")
     s.add_argument("--submission", help="submission id (default: random)")
     s.add_argument("--workdir", default="/tmp/tfflink-submit")
+    s.add_argument("--base-dir", help="resolve the job's relative paths here (default: the job file's directory)")
+    s.add_argument("--restarts-done", type=int, default=0, help="restarts this run already spent (the AM's budget)")
+    s.add_argument("--result-file", help="also write the result JSON here (a pod's termination message)")
     s.set_defaults(fn=cmd_submit)
+
+    x = sub.add_parser("flink-exec", help="(pods) write FLINK_CONF_DIR from the image's Flink and --config-dir, exec CMD")
+    x.add_argument("--config-dir", required=True, help="directory with config.yaml (our keys) and log4j files")
+    x.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to exec")
+    x.set_defaults(fn=cmd_flink_exec)
 
     o = sub.add_parser("operator", help="run the Kubernetes operator (options: tfflink operator -- --help)")
     o.add_argument("operator_args", nargs=argparse.REMAINDER, help="passed to the operator")

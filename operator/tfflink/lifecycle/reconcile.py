@@ -21,19 +21,24 @@ from typing import Literal
 
 from ..spec.models import TFFlinkJobSpec
 from ..spec.status import Intent, PhaseName, RoleStatus, TFFlinkJobStatus, now_rfc3339, parse_rfc3339
+from .outcome import EndKind, Outcome, classify
 from .policy import RestartPolicy
 from .states import Phase
 
-FLINK_FAILED_STATES = frozenset({"FAILED", "CANCELED", "CANCELLING", "FAILING", "SUSPENDED"})
-FLINK_DONE = "FINISHED"
+END_REASONS = {EndKind.GAVE_UP: "TFJobFailed", EndKind.NOT_RETRYABLE: "NotRetryable",
+               EndKind.RETRYABLE: "FlinkJobFailed"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Failure:
-    """A reason (CamelCase) and a message naming the pod/container/job that failed."""
+    """A reason (CamelCase) and a message naming the pod/container/job that failed.
+
+    ``retryable`` False: no restart can fix it (bad input, or the AM spent the budget already).
+    """
 
     reason: str
     message: str
+    retryable: bool = True
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,15 @@ class Observation:
     flink_job_id: str | None = None
     flink_state: str | None = None
     roles: dict[str, dict[str, int]] | None = None  # from the AM's /status, when reachable
+    am_restarts: int | None = None  # TF cluster restarts the AM counted (earlier attempts' included)
+    am_phase: str | None = None
+    am_message: str = ""
+    root_exception: str | None = None  # the failed Flink job's root exception text
+
+    def end(self) -> Outcome | None:
+        """How the submitted Flink job ended (None: it has not)."""
+        return classify(self.flink_state or "", root_exception=self.root_exception, am_phase=self.am_phase,
+                        am_message=self.am_message, am_restarts=self.am_restarts)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,9 +107,7 @@ def spec_hash(spec: TFFlinkJobSpec) -> str:
 
 
 def taskmanagers_wanted(spec: TFFlinkJobSpec) -> int:
-    needed = spec.slots_needed()
-    per_tm = spec.flink.task_slots or needed
-    return -(-needed // per_tm)
+    return spec.task_manager_shape()[0]
 
 
 _PHASE_CONDITIONS: dict[str, Literal["Running", "Restarting", "Suspended", "Succeeded", "Failed"]] = {
@@ -206,6 +218,9 @@ class _Planner:
             self.st.intent = None
 
     def failed(self, failure: Failure) -> None:
+        if not failure.retryable:
+            self.finish("Failed", failure.reason, failure.message)
+            return
         decision = self.policy.decide(restarts_done=self.st.restart_count, reason=failure.message)
         if decision.restart:
             self.st.restart_count += 1
@@ -234,15 +249,17 @@ class _Planner:
         if st.spec_hash and st.spec_hash != spec_hash(self.spec):
             self.new_attempt("Restarting", "SpecChanged", "the spec changed: redeploying the session cluster")
             return
+        end = obs.end()
+        self.count_am_restarts(obs.am_restarts if end is None else end.restarts)
         failure = obs.failure
-        if failure is None and obs.flink_state in FLINK_FAILED_STATES:
-            failure = Failure("FlinkJobFailed", f"Flink job {obs.flink_job_id} is {obs.flink_state}")
+        if failure is None and end is not None and end.kind is not EndKind.SUCCEEDED:
+            failure = Failure(END_REASONS[end.kind], end.reason, retryable=end.retryable)
         if failure is None and st.phase == "Running" and not obs.cluster_created:
             failure = Failure("ClusterDeleted", f"the session cluster of attempt {st.attempt} disappeared")
         if failure is not None:
             self.failed(failure)
             return
-        if obs.flink_state == FLINK_DONE:
+        if end is not None and end.kind is EndKind.SUCCEEDED:
             st.flink_job_id = obs.flink_job_id or st.flink_job_id
             self.finish("Succeeded", "FlinkJobFinished", f"Flink job {st.flink_job_id} finished")
             return
@@ -251,6 +268,15 @@ class _Planner:
         if st.phase == "Deploying":
             self.deploying()
         self.roles()
+
+    def count_am_restarts(self, total: int | None) -> None:
+        """The AM restarts the TF cluster in place; those restarts spend the same budget."""
+        st = self.st
+        if total is not None and total > st.restart_count:
+            added = total - st.restart_count
+            st.restart_count = total
+            self.plan.events.append(Event("Warning", "TFClusterRestarted",
+                                          f"the AM restarted the TF cluster ({added} more, {total} in all)"))  # fmt: skip
 
     def deploying(self) -> None:
         obs, st = self.obs, self.st

@@ -26,6 +26,7 @@ from ..backends.kubernetes.api import KubeApi
 from ..backends.kubernetes.flink import FlinkClient
 from ..backends.kubernetes.manifests import JobRef
 from ..backends.kubernetes.observe import ObjectFact, observe
+from ..lifecycle.outcome import FLINK_FAILED
 from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
 from ..spec.loader import format_errors
 from ..spec.models import TFFlinkJob
@@ -68,21 +69,33 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
     deleted = deps.deleted_pods.get((ref.namespace, ref.name), [])
     deleted[:] = [d for d in deleted if d[0] >= status.attempt]
     obs = observe(facts, attempt=status.attempt, deleted_pods=deleted)
-    if status.phase in ("Deploying", "Running") and obs.jobmanager_ready and obs.submitter in ("Active", "Complete"):
-        flink_job = await deps.flink.current_job(ref.namespace, ref.name)
-        if flink_job:
-            obs = dataclasses.replace(obs, flink_job_id=flink_job[0], flink_state=flink_job[1])
-        if status.phase == "Running":
-            address = await deps.api.am_address(ref.namespace, ref.name)
-            am = await deps.flink.am_status(address) if address else None
-            if am and isinstance(am.get("roles"), dict):
-                roles = {r: {k.lower(): int(v) for k, v in c.items() if isinstance(v, int)}
-                         for r, c in am["roles"].items() if isinstance(c, dict)}  # fmt: skip
-                obs = dataclasses.replace(obs, roles=roles)
-    return obs
+    # Only the Flink job this attempt's submitter started counts (its id is in the submitter's
+    # termination message), never whatever else runs in the session cluster.
+    job_id = obs.flink_job_id or status.flink_job_id
+    if status.phase not in ("Deploying", "Running") or not obs.jobmanager_ready or not job_id:
+        return obs
+    state = await deps.flink.job_state(ref.namespace, ref.name, job_id)
+    if state is None:
+        return obs
+    am: dict[str, Any] = {}
+    if status.phase == "Running" or state in FLINK_FAILED:
+        address = await deps.api.am_address(ref.namespace, ref.name)
+        am = (await deps.flink.am_status(address) if address else None) or {}
+    root = await deps.flink.root_exception(ref.namespace, ref.name, job_id) if state in FLINK_FAILED else None
+    restarts = am.get("restarts")
+    am_restarts = restarts if isinstance(restarts, int) and not isinstance(restarts, bool) else None
+    roles = None
+    if isinstance(am.get("roles"), dict):
+        roles = {r: {k.lower(): int(v) for k, v in c.items() if isinstance(v, int)}
+                 for r, c in am["roles"].items() if isinstance(c, dict)}  # fmt: skip
+    phase = am.get("phase")
+    return dataclasses.replace(
+        obs, flink_job_id=job_id, flink_state=state, root_exception=root, am_restarts=am_restarts, roles=roles,
+        am_phase=phase if isinstance(phase, str) else None, am_message=str(am.get("message") or "")[:2000],
+    )  # fmt: skip
 
 
-async def execute(deps: Deps, ref: JobRef, action: Action) -> None:
+async def execute(deps: Deps, ref: JobRef, action: Action, status: TFFlinkJobStatus) -> None:
     """Run one planned action; each is idempotent."""
     if action.kind == "Deploy":
         assert action.attempt is not None
@@ -90,7 +103,7 @@ async def execute(deps: Deps, ref: JobRef, action: Action) -> None:
             await deps.api.create(obj, refresh=obj["metadata"]["name"].endswith("-config"))
     elif action.kind == "Submit":
         assert action.attempt is not None
-        await deps.api.create(manifests.submitter_job(ref, action.attempt))
+        await deps.api.create(manifests.submitter_job(ref, action.attempt, restarts_done=status.restart_count))
     elif action.kind == "Teardown":
         await deps.api.delete_cluster(ref.namespace, ref.name, keep_attempt=action.attempt)
     elif action.kind == "DeleteJob":
@@ -120,6 +133,8 @@ class JobLoop:
         deps, body = self.deps, self.body
         ns, name = self.key
         job = parse(body)
+        if not isinstance(job, list) and (problems := manifests.spec_problems(job.spec)):
+            job = problems
         if isinstance(job, list):
             if self.status.reason != "InvalidSpec":
                 st = self.status.model_copy(deep=True)
@@ -145,7 +160,7 @@ class JobLoop:
                 continue
             log.info("%s/%s: %s attempt=%s", ns, name, action.kind, action.attempt,
                      extra={"job": f"{ns}/{name}", "action": action.kind})  # fmt: skip
-            await execute(deps, ref, action)
+            await execute(deps, ref, action, self.status)
             self.recent[action] = now  # after success: a failed action is retried on the next pass
         deps.metrics.phase(self.key, plan.status.phase)
         poll = deps.config.poll_seconds

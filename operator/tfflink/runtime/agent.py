@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from typing import Any
 from .am_server import AMClient, AMUnreachable
 from .am_state import CONTINUE, RESTART, STOP
 from .config import RuntimeConfig
+from .log_echo import echo
 from .node_main import NODE_ENV
 from .rendezvous import open_rendezvous
 
@@ -62,6 +64,35 @@ def _die_with_parent() -> None:
         pass
 
 
+def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Whole CPUs of this container's CPU limit (cgroup v2 or v1), None when unlimited.
+
+    TF sizes its thread pools from the host's cores; in a container limited to fewer, that
+    means hundreds of threads fighting over a quota.
+    """
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        q = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        p = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return max(1, math.ceil(q / p)) if q > 0 and p > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def thread_env(cpus: int | None) -> dict[str, str]:
+    """TF thread-pool sizes for a container of ``cpus`` CPUs (none when unlimited)."""
+    if cpus is None:
+        return {}
+    # Distributed TF blocks inter-op threads in RPCs: never fewer than two.
+    return {"TF_NUM_INTRAOP_THREADS": str(cpus), "TF_NUM_INTEROP_THREADS": str(max(2, cpus))}
+
+
 class NodeProcess:
     """One run of the user's function in a child process, with its log pump."""
 
@@ -77,6 +108,8 @@ class NodeProcess:
             {"cluster": node["cluster"], "task": {"type": node["role"], "index": node["index"]}}
         )
         child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+        for key, value in thread_env(cgroup_cpus()).items():
+            child_env.setdefault(key, value)
         child_env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "tfflink.runtime.node_main"],
@@ -94,9 +127,10 @@ class NodeProcess:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             line = f"{prefix} {raw.decode(errors='replace').rstrip()}"
-            # Only to the AM: the Flink Python worker's own stdout is a pipe nobody drains,
-            # and a print there blocks once it fills.
+            # To the AM, and on Kubernetes to the container's stdout (never the Flink Python
+            # worker's own stdout: a pipe nobody drains, a print there blocks once it fills).
             sink.append(line)
+            echo(line)
 
     def beat_age(self) -> float:
         try:

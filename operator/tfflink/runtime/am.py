@@ -13,6 +13,7 @@ import logging
 import time
 
 from ..lifecycle import Phase, RestartPolicy
+from ..lifecycle.outcome import AM_GAVE_UP_MARK
 from .agent import node_host
 from .am_server import AMServer
 from .am_state import ClusterState
@@ -61,5 +62,5 @@ def run_am(cfg: RuntimeConfig) -> str:
         server.server_close()
     status = state.status()
     if state.phase is not Phase.SUCCEEDED:
-        raise TFJobFailed(f"TFFlinkJob failed: {state.message}")
+        raise TFJobFailed(AM_GAVE_UP_MARK + state.message)
     return json.dumps({k: status[k] for k in ("phase", "restarts", "clusterVersion")})

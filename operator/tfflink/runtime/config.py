@@ -41,8 +41,8 @@ class RuntimeConfig:
         )
 
     def resolve(self, path: str) -> str:
-        """``path`` made absolute against the job file's directory."""
-        if os.path.isabs(path) or not self.base_dir:
+        """``path`` made absolute against the job file's directory; URIs (gs://, s3://) untouched."""
+        if "://" in path or os.path.isabs(path) or not self.base_dir:
             return path
         return os.path.normpath(os.path.join(self.base_dir, path))
 

@@ -132,8 +132,8 @@ def _openapi(node: Any, defs: dict[str, Any]) -> Any:
             node[key.replace("exclusiveM", "m")] = node[key]
             node[key] = True
     node.pop("title", None)
-    if node.get("additionalProperties") is False:
-        del node["additionalProperties"]  # structural schemas prune unknown fields instead
+    if node.get("additionalProperties") is False or node.get("x-kubernetes-preserve-unknown-fields"):
+        node.pop("additionalProperties", None)  # structural schemas prune unknown fields instead
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "properties":

@@ -6,11 +6,16 @@ build and supervise the session cluster.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from .base import _Model
+
+
+# A pod template is Kubernetes' own PodTemplateSpec: kept as is by the API server; the operator
+# checks the fields it owns (tfflink.backends.kubernetes.podtemplate).
+_TEMPLATE_SCHEMA: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 class Toleration(_Model):
@@ -64,6 +69,39 @@ class KubernetesSpec(_Model):
         default_factory=dict, description="Extra annotations on every Flink pod."
     )
     env: list[EnvVar] = Field(default_factory=list, description="Extra environment of the Flink containers.")
+    code_config_map: str | None = Field(
+        None,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "ConfigMap holding the job's files (entry .py, feature files, small data), one key per "
+            "file; mounted where the job file's relative paths resolve. `tfflink submit "
+            "--kubernetes` creates it. Without it, entry files are paths inside the image."
+        ),
+    )
+    pod_template: dict[str, Any] | None = Field(
+        None,
+        json_schema_extra=_TEMPLATE_SCHEMA,
+        description=(
+            "Pod template (metadata + spec) merged onto every pod of the job: volumes, "
+            "volumeMounts/env/envFrom/resources of the main container (named 'main' or after its "
+            "component), nodeSelector, affinity, tolerations, securityContext, initContainers... "
+            "The container's command/args/image, the config volume and TFFLINK_* / FLINK_CONF_DIR "
+            "env names are the operator's."
+        ),
+    )
+    job_manager_pod_template: dict[str, Any] | None = Field(
+        None, json_schema_extra=_TEMPLATE_SCHEMA, description="Merged after podTemplate onto the JobManager pod."
+    )
+    task_manager_pod_template: dict[str, Any] | None = Field(
+        None,
+        json_schema_extra=_TEMPLATE_SCHEMA,
+        description="Merged after podTemplate onto the TaskManager pods (where the TF nodes run: GPUs go here).",
+    )
+    submitter_pod_template: dict[str, Any] | None = Field(
+        None, json_schema_extra=_TEMPLATE_SCHEMA, description="Merged after podTemplate onto the submitter pod."
+    )
     startup_deadline_seconds: int = Field(
         600,
         ge=10,

@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from .base import _Model
 from .io import InputSpec, OutputSpec, SavedModelSpec
 from .kubernetes import KubernetesSpec, RunPolicy
+from .quantity import MEMORY_PATTERN
 
 API_VERSION = "tfflink.dev/v1alpha1"
 KIND = "TFFlinkJob"
@@ -46,10 +47,24 @@ class Entry(_Model):
         return self
 
 
+
+
+class NodeResources(_Model):
+    """What one TF node process needs; it runs inside a TaskManager, outside Flink's own memory.
+
+    On Kubernetes the TaskManager container's requests and limits add this per node it hosts;
+    TF's thread pools are sized from ``cpu``.
+    """
+
+    memory: str = Field("1g", pattern=MEMORY_PATTERN, description="Memory of one node process, e.g. 1g or 768Mi.")
+    cpu: float = Field(0.1, gt=0, le=256, description="CPU cores requested for one node process.")
+
+
 class RoleSpec(_Model):
     """One TF role: the number of nodes, which is also its Flink operator's parallelism."""
 
     replicas: int = Field(1, ge=0, le=512, description="Number of nodes of this role.")
+    resources: NodeResources = Field(default_factory=NodeResources)
 
 
 class WorkerRoleSpec(RoleSpec):
@@ -70,12 +85,8 @@ class Roles(_Model):
 class Resources(_Model):
     """Resources of one Flink process (JobManager or TaskManager)."""
 
-    memory: str = Field(
-        "1600m",
-        pattern=r"^[0-9]+(k|m|g|Ki|Mi|Gi)?$",
-        description="Process memory, e.g. 1600m or 2Gi.",
-    )
-    cpu: float = Field(1.0, gt=0, le=256, description="CPU cores.")
+    memory: str = Field("1600m", pattern=MEMORY_PATTERN, description="Process memory, e.g. 1600m or 2Gi.")
+    cpu: float = Field(0.25, gt=0, le=256, description="CPU cores requested (no CPU limit is set).")
 
 
 class FlinkSpec(_Model):
@@ -88,7 +99,7 @@ class FlinkSpec(_Model):
         description="Slots per TaskManager; default: enough for AM + ps + workers in one TaskManager.",
     )
     job_manager: Resources = Field(default_factory=Resources)
-    task_manager: Resources = Field(default_factory=lambda: Resources(memory="2g", cpu=2.0))
+    task_manager: Resources = Field(default_factory=lambda: Resources(memory="2g", cpu=0.5))
     configuration: dict[str, str] = Field(
         default_factory=dict, description="Extra Flink configuration (config.yaml keys)."
     )
@@ -176,6 +187,12 @@ class TFFlinkJobSpec(_Model):
         if self.mode is Mode.INFERENCE:
             return self.roles.worker.replicas
         return 1 + self.roles.ps.replicas + self.roles.worker.replicas
+
+    def task_manager_shape(self) -> tuple[int, int]:
+        """(TaskManagers, slots each) of a session cluster with every slot this job needs."""
+        needed = self.slots_needed()
+        per_tm = self.flink.task_slots or needed
+        return -(-needed // per_tm), per_tm
 
 
 class ObjectMeta(_Model):

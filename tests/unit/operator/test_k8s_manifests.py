@@ -62,9 +62,47 @@ def test_flink_configuration_has_addresses_memory_and_user_overrides() -> None:
 
 
 def test_memory_units_translate_for_flink_and_kubernetes() -> None:
-    assert m.flink_memory("1600m") == "1600m" and m.k8s_memory("1600m") == "1600Mi"
-    assert m.flink_memory("2Gi") == "2g" and m.k8s_memory("2g") == "2Gi"
-    assert m.k8s_memory("1048576") == "1048576"
+    from tfflink.spec.quantity import flink_memory, mib
+
+    assert flink_memory("1600m") == "1600m" and mib("1600m") == 1600
+    assert flink_memory("2Gi") == "2g" and mib("2g") == 2048
+    assert mib("1048576") == 1 and mib("1500k") == 2
+
+
+def test_taskmanager_is_sized_for_flink_plus_the_tf_nodes_it_hosts() -> None:
+    """3 workers + 1 ps in one TaskManager: Flink's 2g plus four node processes; no CPU limit."""
+    ref = job_ref(roles={"worker": {"replicas": 3, "resources": {"cpu": 0.5, "memory": "1g"}},
+                         "ps": {"replicas": 1, "resources": {"cpu": 0.25, "memory": "512m"}}},
+                  flink={"taskManager": {"memory": "2g", "cpu": 0.5}})  # fmt: skip
+    c = m.taskmanager_deployment(ref, 1)["spec"]["template"]["spec"]["containers"][0]
+    assert c["resources"] == {"requests": {"cpu": "2.25", "memory": "5632Mi"}, "limits": {"memory": "5632Mi"}}
+    # Two slots per TaskManager: each is sized for the two biggest nodes it may get.
+    ref2 = job_ref(roles={"worker": {"replicas": 3, "resources": {"cpu": 0.5, "memory": "1g"}},
+                          "ps": {"replicas": 1, "resources": {"cpu": 0.25, "memory": "512m"}}},
+                   flink={"taskSlots": 2, "taskManager": {"memory": "2g", "cpu": 0.5}})  # fmt: skip
+    dep = m.taskmanager_deployment(ref2, 1)
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "1.5", "memory": "4096Mi"}
+
+
+def test_default_sizes_fit_a_two_cpu_node() -> None:
+    """examples/add's shape (3 workers + 2 ps) with the defaults: JobManager + TaskManager +
+    submitter request well under 2 CPUs."""
+    ref = job_ref(roles={"worker": {"replicas": 3}, "ps": {"replicas": 2}})
+    cpu = 0.0
+    for obj in (m.jobmanager_deployment(ref, 1), m.taskmanager_deployment(ref, 1), m.submitter_job(ref, 1)):
+        cpu += float(obj["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"].rstrip("m")
+                     ) / (1000 if obj["kind"] == "Job" else 1)  # fmt: skip
+    assert cpu <= 1.5, cpu
+
+
+def test_flink_pods_merge_the_image_defaults_before_starting() -> None:
+    """The container runs `tfflink flink-exec` first: the image's Flink config.yaml (Java 17's
+    --add-opens) with our keys on top, written to FLINK_CONF_DIR."""
+    c = m.jobmanager_deployment(job_ref(), 1)["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"][:5] == ["tfflink", "flink-exec", "--config-dir", "/opt/tfflink/config", "--"]
+    assert c["args"][5:] == ["/opt/flink/bin/jobmanager.sh", "start-foreground"]
+    assert {"name": "FLINK_CONF_DIR", "value": "/opt/tfflink/conf"} in c["env"]
 
 
 def test_pod_template_comes_from_the_spec() -> None:
@@ -78,8 +116,7 @@ def test_pod_template_comes_from_the_spec() -> None:
     tm = m.taskmanager_deployment(ref, 1)["spec"]["template"]
     pod, c = tm["spec"], tm["spec"]["containers"][0]
     assert c["image"] == "registry.example/tfflink:1.2" and c["imagePullPolicy"] == "Always"
-    assert c["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}, "limits": {"cpu": "3", "memory": "4Gi"}}
-    assert c["args"][:2] == ["/opt/flink/bin/taskmanager.sh", "start-foreground"]
+    assert c["args"][5:7] == ["/opt/flink/bin/taskmanager.sh", "start-foreground"]
     assert {"name": "HADOOP_USER_NAME", "value": "tf"} in c["env"]
     assert pod["nodeSelector"] == {"pool": "gpu"}
     assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -112,10 +149,14 @@ def test_submitter_runs_tfflink_submit_once(ref: m.JobRef) -> None:
     assert job["spec"]["backoffLimit"] == 0
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
-    assert pod["containers"][0]["args"] == [
-        "tfflink", "submit", "/opt/tfflink/job/job.yaml", "--flink-address", "mnist-jobmanager:8081",
-        "--rendezvous", "configmap://team-a/mnist-rendezvous",
+    c = pod["containers"][0]
+    assert c["args"][5:] == [
+        "tfflink", "submit", "/opt/tfflink/config/job.yaml", "--base-dir", "/opt/tfflink/job",
+        "--flink-address", "mnist-jobmanager:8081", "--rendezvous", "configmap://team-a/mnist-rendezvous",
+        "--restarts-done", "0", "--workdir", "/tmp/tfflink-submit", "--result-file", "/dev/termination-log",
     ]  # fmt: skip
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert m.submitter_job(ref, 3, restarts_done=2)["spec"]["template"]["spec"]["containers"][0]["args"][15] == "2"
 
 
 def test_job_file_round_trips_through_the_spec_loader(ref: m.JobRef) -> None:

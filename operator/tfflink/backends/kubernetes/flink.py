@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from ..flink_rest import root_exception_text
 from . import names as n
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,23 @@ class FlinkClient:
             return None
         newest = max(jobs, key=lambda j: j.get("start-time", 0))
         return str(newest["jid"]), str(newest["state"])
+
+    async def job_state(self, namespace: str, job: str, job_id: str) -> str | None:
+        """State of the Flink job ``job_id`` (the one the submitter started), or None."""
+        try:
+            data = await self._get(f"{self.base_url(namespace, job)}/jobs/{job_id}")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+            log.debug("Flink REST of %s/%s not answering: %s", namespace, job, e)
+            return None
+        return str(data.get("state")) if isinstance(data, dict) and data.get("state") else None
+
+    async def root_exception(self, namespace: str, job: str, job_id: str) -> str | None:
+        """The failed job's root exception text (Flink keeps it once the job is FAILED)."""
+        try:
+            data = await self._get(f"{self.base_url(namespace, job)}/jobs/{job_id}/exceptions")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+        return root_exception_text(data)
 
     async def am_status(self, address: str) -> dict[str, Any] | None:
         """The AM's ``/status`` (per-role counts), or None."""

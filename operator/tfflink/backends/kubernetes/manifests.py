@@ -8,22 +8,29 @@ the attempt's objects were all created (the operator's crash-safety check relies
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from ...spec.models import Resources, TFFlinkJob
+from ...runtime.log_echo import ENV as LOG_STDOUT_ENV
+from ...spec.quantity import flink_memory, mib
+from ...spec.models import Mode, Resources, TFFlinkJob, TFFlinkJobSpec
 from . import names as n
+from . import podtemplate
 
 Obj = dict[str, Any]
 
 FLINK_HOME = "/opt/flink"
-CONF_DIR = "/opt/tfflink/conf"
-JOB_DIR = "/opt/tfflink/job"
+CONFIG_DIR = "/opt/tfflink/config"  # the job's ConfigMap: Flink overrides, log4j, job.yaml
+CONF_DIR = "/opt/tfflink/conf"  # FLINK_CONF_DIR: the image's Flink defaults + the overrides
+JOB_DIR = "/opt/tfflink/job"  # the job's code (spec.kubernetes.codeConfigMap); relative paths
 JOB_FILE = "job.yaml"
+CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME = "tfflink-config", "tfflink-flink-conf", "tfflink-code"
+RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME}
+RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR}
+UID = 9999  # the runtime image's flink user
+TERMINATION_LOG = "/dev/termination-log"
 
 LOG4J = """\
 rootLogger.level = INFO
@@ -68,38 +75,32 @@ def _meta(ref: JobRef, name: str, labels: dict[str, str]) -> Obj:
 
 def task_managers(ref: JobRef) -> tuple[int, int]:
     """(TaskManagers, slots each): enough slots for the AM, every ps and every worker."""
-    spec = ref.job.spec
-    needed = spec.slots_needed()
-    per_tm = spec.flink.task_slots or needed
-    return math.ceil(needed / per_tm), per_tm
+    return ref.job.spec.task_manager_shape()
 
 
-_UNITS = {"": ("", ""), "k": ("k", "Ki"), "m": ("m", "Mi"), "g": ("g", "Gi"),
-          "Ki": ("k", "Ki"), "Mi": ("m", "Mi"), "Gi": ("g", "Gi")}  # fmt: skip
+def resources(res: Resources, nodes: list[tuple[float, str]] = ()) -> Obj:  # type: ignore[assignment]
+    """Requests for Flink's process plus the TF node processes it hosts; memory limited to that.
+
+    The TF nodes are children of the TaskManager outside Flink's memory budget, so they are
+    added here; no CPU limit (a throttled TF node misses heartbeats), only a request.
+    """
+    cpu = res.cpu + sum(c for c, _ in nodes)
+    memory = mib(res.memory) + sum(mib(m) for _, m in nodes)
+    return {"requests": {"cpu": f"{round(cpu, 3):g}", "memory": f"{memory}Mi"}, "limits": {"memory": f"{memory}Mi"}}
 
 
-def _memory(value: str, flavour: int) -> str:
-    m = re.fullmatch(r"([0-9]+)(k|m|g|Ki|Mi|Gi)?", value)
-    if m is None:  # the spec's pattern makes this unreachable
-        raise ValueError(f"bad memory size {value!r}")
-    number, unit = m.group(1), m.group(2) or ""
-    return number + _UNITS[unit][flavour]
+def node_resources(spec: TFFlinkJobSpec) -> list[tuple[float, str]]:
+    """(cpu, memory) of the TF nodes one TaskManager may host: the biggest ``slots`` of them.
 
-
-def flink_memory(value: str) -> str:
-    """Spec memory ("2Gi", "1600m") in Flink's units (binary k/m/g): "2g", "1600m"."""
-    return _memory(value, 0)
-
-
-def k8s_memory(value: str) -> str:
-    """Spec memory in Kubernetes quantities: "1600m" is 1600 MiB, not 1.6 bytes."""
-    return _memory(value, 1)
-
-
-def resources(res: Resources) -> Obj:
-    """Container resources: requests = limits, so Flink's process size is what it gets."""
-    q = {"cpu": f"{res.cpu:g}", "memory": k8s_memory(res.memory)}
-    return {"requests": dict(q), "limits": dict(q)}
+    Flink, not the operator, places the nodes in slots, so every TaskManager is sized for the
+    worst case. The AM's slot runs no TF process; inference mode runs none at all.
+    """
+    if spec.mode is Mode.INFERENCE:
+        return []
+    _, slots = spec.task_manager_shape()
+    nodes = [(r.resources.cpu, r.resources.memory) for r in (spec.roles.worker, spec.roles.ps)
+             for _ in range(r.replicas)]  # fmt: skip
+    return sorted(nodes, key=lambda n: (mib(n[1]), n[0]), reverse=True)[:slots]
 
 
 def flink_config(ref: JobRef) -> dict[str, str]:
@@ -140,7 +141,7 @@ def job_document(ref: JobRef) -> str:
 
 
 def config_map(ref: JobRef) -> Obj:
-    """Flink's configuration directory and the job file."""
+    """Our Flink keys (merged over the image's defaults at pod start), log4j and the job file."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -228,12 +229,23 @@ def jobmanager_service(ref: JobRef) -> Obj:
 
 def _pod_spec(ref: JobRef, container: Obj, *, with_token: bool) -> Obj:
     k8s = ref.job.spec.kubernetes
+    volumes: list[Obj] = [
+        {"name": CONFIG_VOLUME, "configMap": {"name": n.config_map(ref.name)}},
+        {"name": CONF_VOLUME, "emptyDir": {"sizeLimit": "16Mi"}},
+    ]
+    if k8s.code_config_map:
+        volumes.append({"name": CODE_VOLUME, "configMap": {"name": k8s.code_config_map}})
     spec: Obj = {
         "serviceAccountName": pod_service_account(ref),
         "automountServiceAccountToken": with_token,
+        # Pod Security "restricted": the image's non-root user, no privilege escalation.
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container],
-        "volumes": [{"name": "tfflink-config", "configMap": {"name": n.config_map(ref.name)}}],
-    }
+        "volumes": volumes,
+    }  # fmt: skip
     if k8s.node_selector:
         spec["nodeSelector"] = dict(k8s.node_selector)
     if k8s.tolerations:
@@ -243,7 +255,8 @@ def _pod_spec(ref: JobRef, container: Obj, *, with_token: bool) -> Obj:
     return spec
 
 
-def _container(ref: JobRef, name: str, args: list[str], res: Resources | None) -> Obj:
+def _container(ref: JobRef, name: str, command: list[str], res: Obj | None) -> Obj:
+    """A Flink pod's main container; ``command`` runs after the Flink config dir is written."""
     k8s = ref.job.spec.kubernetes
     env = [
         {"name": "FLINK_CONF_DIR", "value": CONF_DIR},
@@ -251,28 +264,47 @@ def _container(ref: JobRef, name: str, args: list[str], res: Resources | None) -
         {"name": "TFFLINK_JOB", "value": ref.name},
         {"name": "TFFLINK_RENDEZVOUS", "value": rendezvous_uri(ref)},
     ] + [{"name": e.name, "value": e.value} for e in k8s.env]
+    mounts = [
+        {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": CONF_VOLUME, "mountPath": CONF_DIR},
+    ]
+    if k8s.code_config_map:
+        mounts.append({"name": CODE_VOLUME, "mountPath": JOB_DIR, "readOnly": True})
     c: Obj = {
         "name": name,
         "image": k8s.image,
         "imagePullPolicy": k8s.image_pull_policy,
-        "args": args,
+        "args": ["tfflink", "flink-exec", "--config-dir", CONFIG_DIR, "--", *command],
         "env": env,
-        "volumeMounts": [
-            {"name": "tfflink-config", "mountPath": CONF_DIR, "readOnly": True},
-            {"name": "tfflink-config", "mountPath": JOB_DIR, "readOnly": True},
-        ],
+        "volumeMounts": mounts,
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     }
     if res is not None:
-        c["resources"] = resources(res)
+        c["resources"] = res
     return c
 
 
-def _template(ref: JobRef, labels: dict[str, str], pod_spec: Obj) -> Obj:
+def _template(ref: JobRef, labels: dict[str, str], pod_spec: Obj, component: str) -> Obj:
+    """The pod template of ``component``: ours, then the user's templates merged in."""
     k8s = ref.job.spec.kubernetes
     meta: Obj = {"labels": {**k8s.pod_labels, **labels}}
     if k8s.pod_annotations:
         meta["annotations"] = dict(k8s.pod_annotations)
-    return {"metadata": meta, "spec": pod_spec}
+    pod = {"metadata": meta, "spec": pod_spec}
+    for _, template in podtemplate.templates_for(ref.job.spec, component):
+        podtemplate.merge(pod, template, component)
+    return pod
+
+
+def spec_problems(spec: TFFlinkJobSpec) -> list[str]:
+    """What the operator refuses in a spec the CRD schema accepted (templates, storage)."""
+    out: list[str] = []
+    for component in n.CLUSTER_COMPONENTS:
+        for path, template in podtemplate.templates_for(spec, component):
+            out += podtemplate.problems(path, template, component, RESERVED_VOLUMES, RESERVED_PATHS)
+    out = list(dict.fromkeys(out))  # the base template is checked once per component
+    problem = podtemplate.checkpoint_problem(spec, JOB_DIR)
+    return out + ([problem] if problem else [])
 
 
 def _deployment(ref: JobRef, component: str, attempt: int, replicas: int, container: Obj) -> Obj:
@@ -285,7 +317,7 @@ def _deployment(ref: JobRef, component: str, attempt: int, replicas: int, contai
             "replicas": replicas,
             "selector": {"matchLabels": labels},
             "strategy": {"type": "Recreate"},
-            "template": _template(ref, labels, _pod_spec(ref, container, with_token=True)),
+            "template": _template(ref, labels, _pod_spec(ref, container, with_token=True), component),
         },
     }
 
@@ -296,10 +328,8 @@ def _tcp_probe(port: int, period: int) -> Obj:
 
 def jobmanager_deployment(ref: JobRef, attempt: int) -> Obj:
     """One JobManager (session mode); ready when its REST port answers."""
-    c = _container(
-        ref, n.JOBMANAGER, [f"{FLINK_HOME}/bin/jobmanager.sh", "start-foreground"],
-        ref.job.spec.flink.job_manager,
-    )  # fmt: skip
+    c = _container(ref, n.JOBMANAGER, [f"{FLINK_HOME}/bin/jobmanager.sh", "start-foreground"],
+                   resources(ref.job.spec.flink.job_manager))  # fmt: skip
     c["ports"] = [
         {"name": "rpc", "containerPort": n.FLINK_RPC_PORT},
         {"name": "blob", "containerPort": n.FLINK_BLOB_PORT},
@@ -312,28 +342,38 @@ def jobmanager_deployment(ref: JobRef, attempt: int) -> Obj:
 
 def taskmanager_deployment(ref: JobRef, attempt: int) -> Obj:
     """The TaskManagers: together they hold one slot per TF node plus one for the AM."""
+    spec = ref.job.spec
     count, _ = task_managers(ref)
     c = _container(
         ref, n.TASKMANAGER,
         [f"{FLINK_HOME}/bin/taskmanager.sh", "start-foreground", "-Dtaskmanager.host=$(POD_IP)"],
-        ref.job.spec.flink.task_manager,
+        resources(spec.flink.task_manager, node_resources(spec)),
     )  # fmt: skip
+    c["env"].append({"name": LOG_STDOUT_ENV, "value": "/proc/1/fd/1"})  # node lines -> kubectl logs
     c["ports"] = [{"name": "rpc", "containerPort": n.FLINK_TM_RPC_PORT}]
     c["readinessProbe"] = _tcp_probe(n.FLINK_TM_RPC_PORT, 5)
     return _deployment(ref, n.TASKMANAGER, attempt, count, c)
 
 
-def submitter_job(ref: JobRef, attempt: int) -> Obj:
-    """Runs ``tfflink submit`` once against this attempt's JobManager; failures are the operator's."""
+def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
+    """Runs ``tfflink submit`` once against this attempt's JobManager; failures are the operator's.
+
+    ``restarts_done`` is the budget already spent, so the AM of this attempt only restarts the
+    TF cluster as often as the job has left. The Flink job id goes to the termination message.
+    """
     labels = n.cluster_labels(ref.name, n.SUBMITTER, attempt)
-    args = [
-        "tfflink", "submit", f"{JOB_DIR}/{JOB_FILE}",
+    command = [
+        "tfflink", "submit", f"{CONFIG_DIR}/{JOB_FILE}", "--base-dir", JOB_DIR,
         "--flink-address", f"{n.jobmanager_service(ref.name)}:{n.FLINK_REST_PORT}",
-        "--rendezvous", rendezvous_uri(ref),
+        "--rendezvous", rendezvous_uri(ref), "--restarts-done", str(restarts_done),
+        "--workdir", "/tmp/tfflink-submit", "--result-file", TERMINATION_LOG,
     ]  # fmt: skip
-    container = _container(ref, n.SUBMITTER, args, None)
-    container["resources"] = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+    res = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+    container = _container(ref, n.SUBMITTER, command, res)
+    container["terminationMessagePolicy"] = "FallbackToLogsOnError"  # a failure's last lines
+    container["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})
     pod_spec = _pod_spec(ref, container, with_token=False)
+    pod_spec["volumes"].append({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}})
     pod_spec["restartPolicy"] = "Never"
     return {
         "apiVersion": "batch/v1",
@@ -342,7 +382,7 @@ def submitter_job(ref: JobRef, attempt: int) -> Obj:
         "spec": {
             "backoffLimit": 0,
             "activeDeadlineSeconds": ref.job.spec.kubernetes.startup_deadline_seconds,
-            "template": _template(ref, labels, pod_spec),
+            "template": _template(ref, labels, pod_spec, n.SUBMITTER),
         },
     }
 

@@ -9,13 +9,17 @@ startup problems, which fail the job only once the startup deadline passes.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ...lifecycle.errors import error_line
 from ...lifecycle.reconcile import Failure, Observation
 from . import names as n
 
+MAX_MESSAGE = 4096
 STARTUP_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
      "CreateContainerError", "ErrImageNeverPull"}
@@ -35,6 +39,7 @@ class ObjectFact:
     state: str = ""  # submitter Job: Active, Complete, Failed
     failure: Failure | None = None
     startup_problem: str | None = None
+    message: str = ""  # pods: the main container's termination message (the submitter's result)
 
 
 def _attempt(labels: Mapping[str, str]) -> int:
@@ -86,6 +91,32 @@ def pod_startup_problem(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
+def termination_message(pod: Mapping[str, Any]) -> str:
+    """The first container's termination message (bounded), empty while it runs."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated") or {}
+        return str(term.get("message") or "")[-MAX_MESSAGE:]
+    return ""
+
+
+def submitted_job_id(message: str) -> str | None:
+    """The Flink job id in the submitter's result (``{"jobId": ...}``), if it is one."""
+    try:
+        job_id = json.loads(message).get("jobId")
+    except (ValueError, AttributeError):
+        return None
+    return job_id if isinstance(job_id, str) and re.fullmatch(r"[0-9a-f]{32}", job_id) else None
+
+
+def last_error_line(text: str) -> str:
+    """The most telling line of a failed submitter's output (ours first, then Python's)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    ours = [ln for ln in lines if ln.startswith("tfflink:")]
+    if ours:
+        return ours[-1][:500]
+    return error_line(text) if lines else ""
+
+
 def pod_ready(pod: Mapping[str, Any]) -> bool:
     conds = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
@@ -108,7 +139,7 @@ def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
     if kind == "Pod":
         return ObjectFact(
             **base, ready=int(pod_ready(body)), failure=pod_failure(body),
-            startup_problem=pod_startup_problem(body),
+            startup_problem=pod_startup_problem(body), message=termination_message(body),
         )  # fmt: skip
     if kind == "Deployment":
         return ObjectFact(
@@ -138,8 +169,12 @@ def observe(
         gone = [name for a, name in deleted_pods if a == attempt]
         if gone:
             failure = Failure("PodDeleted", f"pod {gone[0]} was deleted")
+    sub_pods = [f for f in cur if f.kind == "Pod" and f.component == n.SUBMITTER]
     if failure is None and subs and subs[0].failure:
         failure = subs[0].failure
+        why = next((last_error_line(p.message) for p in sub_pods if p.message), "")
+        if why:
+            failure = Failure(failure.reason, f"submitter {subs[0].name} failed: {why}")
     jm, tm = deps.get(n.JOBMANAGER), deps.get(n.TASKMANAGER)
     return Observation(
         cluster_created=tm is not None,
@@ -150,6 +185,7 @@ def observe(
         submitter=subs[0].state if subs else None,
         failure=failure,
         startup_problem=next((f.startup_problem for f in pods if f.startup_problem), None),
-        flink_job_id=flink_job[0] if flink_job else None,
+        flink_job_id=flink_job[0] if flink_job else next(
+            (j for p in sub_pods if (j := submitted_job_id(p.message))), None),
         flink_state=flink_job[1] if flink_job else None,
     )
