@@ -53,9 +53,9 @@ def classify(flink_state: str, *, root_exception: str | None = None, am_phase: s
     if am_phase == "Failed" and am_message:
         return Outcome(EndKind.GAVE_UP, am_message, _restarts(am_message, am_restarts))
     if AM_GAVE_UP_MARK in root:
-        line = error_line(root)
-        reason = line.split(AM_GAVE_UP_MARK, 1)[-1] if AM_GAVE_UP_MARK in line else line
-        return Outcome(EndKind.GAVE_UP, reason, _restarts(root, am_restarts))
+        line = next(ln for ln in reversed(root.splitlines()) if AM_GAVE_UP_MARK in ln)
+        reason = line.split(AM_GAVE_UP_MARK, 1)[1].strip()[:500]
+        return Outcome(EndKind.GAVE_UP, reason, _restarts(line, am_restarts))
     return Outcome(EndKind.RETRYABLE, error_line(root) if root else f"Flink job {flink_state}")
 
 

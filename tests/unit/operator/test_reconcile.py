@@ -195,3 +195,42 @@ def test_status_round_trips_through_the_stored_body() -> None:
     body = st.to_body()
     assert body["phase"] == "Running" and body["restartCount"] == 0 and body["intent"] is None
     assert TFFlinkJobStatus.from_body({**body, "kopf": {"progress": {}}}) == st
+
+
+def _ended(root: str, **am: Any) -> Observation:
+    return Observation(**{**RUNNING_CLUSTER.__dict__, "flink_state": "FAILED", "root_exception": root, **am})
+
+
+def test_bad_input_fails_at_once_without_a_restart() -> None:
+    """Malformed rows carry the fatal mark through Flink: no restart can fix them."""
+    sp = spec(failover={"maxRestarts": 3})
+    plan = step(sp, running(sp), _ended("Traceback ...\ntfflink.runtime.stream.MalformedRow: [fatal] a.csv:6: expected 5 columns, got 3"), 10)
+    st = plan.status
+    assert (st.phase, st.reason, st.restart_count) == ("Failed", "NotRetryable", 0)
+    assert st.message == "MalformedRow: a.csv:6: expected 5 columns, got 3 (not retried)"
+    assert [(e.type, e.reason) for e in plan.events][-1] == ("Warning", "NotRetryable")
+
+
+def test_the_am_spent_the_budget_in_place_so_the_job_fails_with_the_users_error() -> None:
+    """The AM restarted the TF cluster maxRestarts times and gave up: Failed at once, and the
+    restart count says how many restarts happened in all."""
+    sp = spec(failover={"maxRestarts": 2})
+    root = ("org.apache.flink...PythonException\nCaused by: tfflink.runtime.am.TFJobFailed: TFFlinkJob failed: "
+            "worker-0 failed: ValueError: learning rate 42 is too large (gave up after 2 restart(s), maxRestarts=2)")
+    plan = step(sp, running(sp), _ended(root), 10)
+    st = plan.status
+    assert (st.phase, st.reason, st.restart_count) == ("Failed", "TFJobFailed", 2)
+    assert st.message.startswith("worker-0 failed: ValueError: learning rate 42 is too large")
+    assert "Teardown" in [a.kind for a in plan.actions]
+
+
+def test_am_restarts_count_in_the_status_while_running() -> None:
+    sp = spec(failover={"maxRestarts": 3})
+    st = running(sp)
+    plan = step(sp, st, Observation(**{**RUNNING_CLUSTER.__dict__, "am_restarts": 1}), 10)
+    assert plan.status.restart_count == 1 and plan.status.phase == "Running"
+    assert [e.reason for e in plan.events] == ["TFClusterRestarted"]
+    # A later Flink-level failure spends the rest of the same budget: restart 2 of 3.
+    plan = step(sp, plan.status, _ended("java.lang.RuntimeException: TaskManager lost"), 11)
+    assert (plan.status.phase, plan.status.restart_count) == ("Restarting", 2)
+    assert "full restart 2/3" in plan.status.message
