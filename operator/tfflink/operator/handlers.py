@@ -35,7 +35,7 @@ def _deps(memo: kopf.Memo) -> reconciler.Deps:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Settings (storage under tfflink.dev, watch timeouts) and the shared clients."""
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
-    settings.persistence.finalizer = f"{n.GROUP}/finalizer"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=n.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=n.GROUP, key="last-handled-configuration"
@@ -55,10 +55,21 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                                    config=config, metrics=metrics)  # fmt: skip
 
 
+FINALIZER = f"{n.GROUP}/finalizer"
+
+
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """On exit, release our finalizer: with no operator running (``helm uninstall``, a crash
+    loop), ``kubectl delete tfj`` must still work; owner references clean up the cluster, and
+    the next operator to start adds the finalizer again."""
     deps = memo.get("deps")
     if deps is not None:
+        try:
+            released = await asyncio.wait_for(deps.api.release_finalizer(deps.config.namespaces, FINALIZER), 15)
+            log.info("released the finalizer of %d TFFlinkJob(s)", released)
+        except Exception as e:  # noqa: BLE001 - exiting anyway
+            log.warning("could not release the TFFlinkJobs' finalizers: %s", e)
         await deps.flink.close()
         deps.api.close()
 

@@ -120,6 +120,31 @@ class KubeApi:
             if e.status != 404:
                 raise
 
+    async def release_finalizer(self, namespaces: tuple[str, ...], finalizer: str) -> int:
+        """Remove ``finalizer`` from every TFFlinkJob served; returns how many were released.
+
+        Called when the operator stops: a job deleted while no operator runs must not hang in
+        Terminating (its objects are owned by it, so the garbage collector removes them).
+        """
+        released = 0
+        lists = ([await self._call(self.custom.list_namespaced_custom_object, n.GROUP, n.VERSION, ns, n.PLURAL)
+                  for ns in namespaces] if namespaces else
+                 [await self._call(self.custom.list_cluster_custom_object, n.GROUP, n.VERSION, n.PLURAL)])  # fmt: skip
+        for item in (i for lst in lists for i in lst.get("items", [])):
+            meta = item.get("metadata", {})
+            finalizers = meta.get("finalizers") or []
+            if finalizer not in finalizers:
+                continue
+            patch = {"metadata": {"finalizers": [f for f in finalizers if f != finalizer],
+                                  "resourceVersion": meta.get("resourceVersion")}}  # fmt: skip
+            try:
+                await self._call(self.custom.patch_namespaced_custom_object, n.GROUP, n.VERSION,
+                                 meta["namespace"], n.PLURAL, meta["name"], patch, _content_type=MERGE)  # fmt: skip
+                released += 1
+            except ApiException as e:  # 404: gone; 409: changed meanwhile (kopf will see it next start)
+                log.warning("could not release %s/%s: %s", meta.get("namespace"), meta.get("name"), e.reason)
+        return released
+
     async def am_address(self, namespace: str, job: str) -> str | None:
         """The AM's ``host:port`` from the rendezvous ConfigMap, if published."""
         import json
