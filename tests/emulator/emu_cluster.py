@@ -7,6 +7,7 @@ job runs, as a kubelet, the Job controller and a JobManager would.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -115,8 +116,18 @@ class Cluster:
     def complete_submission(self, job: str, state: str = "RUNNING") -> str:
         """The submitter succeeded and Flink runs the job: returns the Flink job id."""
         (sub,) = wait_for(lambda: self.submitters(job), f"submitter Job of {job}")
+        jid = self.standins.call(lambda: self.standins.flink.set_job(self.ns, n.jobmanager_service(job), state))
+        # What the kubelet reports for the submitter's pod: `tfflink submit` wrote the job id to
+        # its termination message (the emulator runs no Job controller: the pod is made here).
+        self.core.create_namespaced_pod(self.ns, {
+            "metadata": {"name": f"{sub.metadata.name}-pod", "labels": dict(sub.spec.template.metadata.labels)},
+            "spec": {"containers": [{"name": "submitter", "image": "tfflink/runtime:0.1.0"}]},
+        })  # fmt: skip
+        self.core.patch_namespaced_pod_status(f"{sub.metadata.name}-pod", self.ns, {"status": {
+            "phase": "Succeeded", "containerStatuses": [container_status(
+                name="submitter", state={"terminated": {"exitCode": 0, "message": json.dumps({"jobId": jid})}})]}})  # fmt: skip
         self.batch.patch_namespaced_job_status(sub.metadata.name, self.ns, {"status": complete_job_status()})
-        return self.standins.call(lambda: self.standins.flink.set_job(self.ns, n.jobmanager_service(job), state))
+        return jid
 
     def set_flink_state(self, job: str, state: str) -> None:
         svc = n.jobmanager_service(job)

@@ -57,7 +57,7 @@ def test_ready_cluster_is_submitted_and_runs(k: Cluster) -> None:
     wait_for(lambda: len(k.deployments("runner")) == 2, "deployments")
     k.make_pods_ready("runner")
     (sub,) = wait_for(lambda: k.submitters("runner"), "the submitter Job")
-    assert sub.spec.template.spec.containers[0].args[:2] == ["tfflink", "submit"]
+    assert sub.spec.template.spec.containers[0].args[5:7] == ["tfflink", "submit"]
     assert owner_uids(sub) == [k.job("runner")["metadata"]["uid"]]
     jid = k.complete_submission("runner")
     st = k.wait_phase("runner", "Running")
