@@ -31,13 +31,14 @@ def kubectl(kubeconfig: Path, *args: str, check: bool = True, stdin: str | None 
 
 
 def job_manifest(name: str) -> str:
-    """examples/add as a TFFlinkJob whose pods run the runtime image (which carries examples/)."""
-    doc = yaml.safe_load((ROOT / "examples" / "add" / "job.yaml").read_text())
-    doc["metadata"] = {"name": name, "namespace": NS}
-    doc["spec"]["entry"]["file"] = "/opt/tfflink/examples/add/add.py"  # COPYed into the runtime image
-    doc["spec"].setdefault("kubernetes", {})["image"] = RUNTIME_IMAGE
-    doc["spec"]["kubernetes"]["imagePullPolicy"] = "Never"
-    return yaml.safe_dump(doc)
+    """examples/add/k8s.yaml (its PVC and the TFFlinkJob running the runtime image's copy of add.py)."""
+    docs = list(yaml.safe_load_all((ROOT / "examples" / "add" / "k8s.yaml").read_text()))
+    docs[-1]["metadata"] = {"name": name, "namespace": NS}
+    docs[-1]["spec"]["checkpointDir"] = f"/data/{name}"
+    docs[-1]["spec"].setdefault("kubernetes", {})["image"] = RUNTIME_IMAGE
+    docs[-1]["spec"]["kubernetes"]["imagePullPolicy"] = "Never"
+    docs[0]["metadata"]["namespace"] = NS
+    return yaml.safe_dump_all(docs)
 
 
 def phase(kubeconfig: Path, name: str) -> str:
