@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..spec import SpecError, check_entry, load_job
+from . import kube
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -77,6 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    if not args.flink_address or not args.rendezvous:
+        _err("submit: --flink-address and --rendezvous are required (how the operator's submitter pod "
+             "submits); to submit a job to your Kubernetes cluster: tfflink submit --kubernetes job.yaml")
+        return EXIT_INVALID
     from ..backends.submit import SubmitError, submit  # noqa: PLC0415
     from ..runtime.config import RuntimeConfig  # noqa: PLC0415
 
@@ -161,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("submit", help="submit a job to a session cluster and print its Flink job id")
     s.add_argument("job", help="path of job.yaml")
-    s.add_argument("--flink-address", metavar="HOST:PORT", required=True)
-    s.add_argument("--rendezvous", required=True, help="file:///dir or configmap://namespace/name")
+    s.add_argument("--flink-address", metavar="HOST:PORT", help="the session cluster (required without --kubernetes)")
+    s.add_argument("--rendezvous", help="file:///dir or configmap://namespace/name (required without --kubernetes)")
     s.add_argument("--submission", help="submission id (default: random)")
     s.add_argument("--workdir", default="/tmp/tfflink-submit")
     s.add_argument("--base-dir", help="resolve the job's relative paths here (default: the job file's directory)")
@@ -178,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("operator", help="run the Kubernetes operator (options: tfflink operator -- --help)")
     o.add_argument("operator_args", nargs=argparse.REMAINDER, help="passed to the operator")
     o.set_defaults(fn=cmd_operator)
+
+    kube.add_commands(sub)  # submit --kubernetes, status, logs, ui (cli/kube.py)
     return p
 
 
