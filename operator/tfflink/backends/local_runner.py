@@ -17,8 +17,9 @@ from typing import Any
 
 from ..lifecycle import Phase, RestartPolicy
 from ..lifecycle.outcome import FLINK_FAILED, EndKind, classify
-from ..runtime.am_server import AMClient, AMUnreachable
+from ..runtime.am_server import AMClient, AMRejected, AMUnreachable
 from ..runtime.config import RuntimeConfig
+from ..runtime.log_echo import printable
 from ..runtime.rendezvous import FileRendezvous, RendezvousError
 from ..spec import LoadedJob, Mode
 from .flink_rest import FlinkRest, FlinkUnreachable
@@ -122,7 +123,7 @@ class LocalRunner:
         self.job_id = submit(cfg, flink_address=address, workdir=self.workdir, env=env)
         self.out(f"tfflink: submitted Flink job {self.job_id} (web UI: http://{address})")
         try:
-            return self._watch(FlinkRest(address), self.job_id, FileRendezvous(str(rdv_dir), submission))
+            return self._watch(FlinkRest(address), self.job_id, FileRendezvous(str(rdv_dir), submission, cfg.token))
         finally:
             self._stop_job(address)
 
@@ -149,7 +150,7 @@ class LocalRunner:
             time.sleep(POLL_SECONDS)
             if has_am and am is None:
                 try:
-                    am = AMClient(rdv.lookup(timeout=0), timeout=2.0)
+                    am = AMClient(rdv.lookup(timeout=0), rdv.token or "", timeout=2.0)
                 except RendezvousError:
                     pass  # not published yet
             if am is not None:
@@ -157,14 +158,14 @@ class LocalRunner:
                     status = am.status()
                     logs = am.logs(log_seq)
                     for line in logs["lines"]:
-                        self.out(line)
+                        self.out(printable(str(line)))  # the AM escapes too; never trust one layer
                     log_seq = int(logs["next"])
-                except AMUnreachable:
+                except (AMUnreachable, AMRejected, KeyError, TypeError, ValueError):
                     pass
             reasons = status.get("restartReasons", [])
             for reason in reasons[reasons_shown:]:
                 reasons_shown += 1
-                self.out(f"tfflink: TF cluster restart {status.get('restarts', '?')}/{self.policy.max_restarts}: {reason}")
+                self.out(printable(f"tfflink: TF cluster restart {status.get('restarts', '?')}/{self.policy.max_restarts}: {reason}"))
             dead = self.cluster.dead_process() if self.cluster else None
             if dead:
                 return _Attempt("flink-failed", f"Flink {dead} process died", status)
@@ -174,7 +175,7 @@ class LocalRunner:
                 return _Attempt("flink-failed", str(e), status)
             line = self._progress_line(status) if has_am else f"Flink job {state} (in-process SavedModel inference)"
             if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
-                self.out(f"[{self._elapsed()}] {line}")
+                self.out(printable(f"[{self._elapsed()}] {line}"))
                 last_line, last_print = line, time.monotonic()
             root = rest.root_exception(job_id) if state in FLINK_FAILED else None
             end = classify(state, root_exception=root, am_phase=status.get("phase"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,31 @@ def _reason(output: str) -> str:
     return lines[-1][:400] if lines else "no output"
 
 
+def private_workdir(workdir: Path) -> None:
+    """Create ``workdir`` (0700) or check an existing one is ours and nobody else can write it.
+
+    The runtime config written there holds the submission's token; a directory another user
+    prepared (a fixed path in a shared /tmp) could swap the files under us.
+    """
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(workdir)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SubmitError(f"work dir {workdir} is not a directory")
+    if st.st_uid != os.geteuid():
+        raise SubmitError(f"work dir {workdir} belongs to another user (uid {st.st_uid}); use a private one")
+    if st.st_mode & 0o022:
+        raise SubmitError(f"work dir {workdir} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
+                          "use a private one")  # fmt: skip
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new file only we can read (it holds the token)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def submit(
     cfg: RuntimeConfig,
     *,
@@ -43,9 +69,9 @@ def submit(
     timeout: float = 180.0,
 ) -> str:
     """Submit ``cfg`` to the session cluster at ``flink_address``; return the Flink job id."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    private_workdir(workdir)
     cfg_file = workdir / f"runtime-{cfg.submission}.json"
-    cfg_file.write_text(cfg.to_json())
+    _write_private(cfg_file, cfg.to_json())
     program = Path(__file__).resolve().parent.parent / "runtime" / "flink_job.py"
     cmd = [
         str(pyflink_home() / "bin" / "flink"), "run", "-m", flink_address, "-d",
@@ -60,6 +86,8 @@ def submit(
         )
     except subprocess.TimeoutExpired:
         raise SubmitError(f"flink run did not finish within {timeout:.0f}s") from None
+    finally:
+        cfg_file.unlink(missing_ok=True)  # it holds the token; the job graph has it now
     text = out.stdout + "\n" + out.stderr
     (workdir / f"submit-{cfg.submission}.log").write_text(text)
     m = JOB_ID.search(text)

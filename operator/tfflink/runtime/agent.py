@@ -24,10 +24,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .am_server import AMClient, AMUnreachable
+from .am_server import AMClient, AMUnreachable, log_batches
 from .am_state import CONTINUE, RESTART, STOP
 from .config import RuntimeConfig
-from .log_echo import echo
+from .log_echo import echo, printable
 from .node_main import NODE_ENV
 from .rendezvous import open_rendezvous
 
@@ -39,10 +39,13 @@ class NodeStopped(Exception):
 
 
 def node_host() -> str:
-    """The address other TF nodes reach this one at (pod IP on Kubernetes)."""
-    host = os.environ.get("TFFLINK_NODE_HOST")
-    if host:
-        return host
+    """The address other TF nodes reach this one at (and the AM binds): ``TFFLINK_NODE_HOST``
+    (127.0.0.1 under ``tfflink run``), else ``POD_IP`` (set in every pod by the operator),
+    else this host's name resolved."""
+    for var in ("TFFLINK_NODE_HOST", "POD_IP"):
+        host = os.environ.get(var, "").strip()
+        if host:
+            return host
     try:
         return socket.gethostbyname(socket.gethostname())
     except OSError:
@@ -126,7 +129,8 @@ class NodeProcess:
     def _pump(self, sink: deque[str], prefix: str) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            line = f"{prefix} {raw.decode(errors='replace').rstrip()}"
+            # Control characters escaped, length capped: whatever prints it shows plain text.
+            line = printable(f"{prefix} {raw.decode(errors='replace').rstrip()}")
             # To the AM, and on Kubernetes to the container's stdout (never the Flink Python
             # worker's own stdout: a pipe nobody drains, a print there blocks once it fills).
             sink.append(line)
@@ -182,8 +186,9 @@ class NodeAgent:
 
     def run(self) -> str:
         """Serve until the AM says stop; return a one-line summary."""
-        address = open_rendezvous(self.cfg.rendezvous, self.cfg.submission).lookup(self.lookup_timeout)
-        self.am = AMClient(address, timeout=max(2.0, self.timeout / 2))
+        rdv = open_rendezvous(self.cfg.rendezvous, self.cfg.submission, self.cfg.token)
+        address = rdv.lookup(self.lookup_timeout)
+        self.am = AMClient(address, self.cfg.token, timeout=max(2.0, self.timeout / 2))
         try:
             while True:  # one pass per cluster version; NodeStopped (the AM's "stop") ends it
                 self._register()
@@ -253,8 +258,14 @@ class NodeAgent:
             time.sleep(0.1)
 
     def _beat(self, running: bool) -> dict[str, Any]:
+        """One heartbeat; buffered log lines go in as many calls as the AM's body limit needs."""
         lines = [self.logs.popleft() for _ in range(len(self.logs))]
-        return self._ask("heartbeat", self.role, self.index, self.version, running, lines)
+        reply: dict[str, Any] = {}
+        for batch in log_batches(lines):
+            got = self._ask("heartbeat", self.role, self.index, self.version, running, batch)
+            if not reply or reply.get("action") == CONTINUE:
+                reply = got  # the first restart/stop wins
+        return reply
 
     def _serve(self, cluster: dict[str, list[str]]) -> None:
         """Run the user's function under supervision until it ends or the AM says restart."""

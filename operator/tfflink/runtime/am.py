@@ -41,13 +41,18 @@ def new_state(cfg: RuntimeConfig) -> ClusterState:
     )
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def run_am(cfg: RuntimeConfig) -> str:
     """Serve the TF cluster until it succeeds (return) or fails for good (raise)."""
     state = new_state(cfg)
-    server = AMServer(state)
+    host = node_host()  # the pod IP on Kubernetes, 127.0.0.1 under tfflink run: never 0.0.0.0
+    server = AMServer(state, cfg.token, host=host)
     server.start()
     try:
-        open_rendezvous(cfg.rendezvous, cfg.submission).publish(f"{node_host()}:{server.port}")
+        open_rendezvous(cfg.rendezvous, cfg.submission, cfg.token).publish(f"{_url_host(host)}:{server.port}")
         finished_at: float | None = None
         while not state.done():
             state.check()

@@ -10,6 +10,11 @@ Rules:
   either bumps the version (every node is told to restart) or fails the job.
 - A node of an older version is told to restart into the current one, never to wait.
 - Batch: when every worker has succeeded, the job has succeeded and the ps are told to stop.
+- A node's address is fixed once it registered for a version: only a new cluster version
+  (every node registers again) can change it, so no caller can reroute the cluster.
+- Everything kept is bounded: log lines (count, length, total size), errors, reasons; log
+  lines are stored with control characters escaped, so nothing that prints them can be
+  steered by terminal escapes.
 """
 
 from __future__ import annotations
@@ -23,9 +28,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..lifecycle import Phase, RestartPolicy, RoleState
+from .log_echo import printable
 
 CONTINUE, RESTART, STOP = "continue", "restart", "stop"
 MAX_LOG_LINES = 20000
+MAX_LOG_BYTES = 8 << 20  # all kept log lines together (oldest dropped first)
+MAX_ERROR_CHARS = 2000  # a node's error, a restart reason, the phase message
+PUBLIC_REASONS = 10  # restart reasons in the unauthenticated /status (the latest)
+
+
+class AddressConflict(Exception):
+    """A node already registered for this version tried to register with another address."""
 
 
 @dataclass
@@ -61,6 +74,7 @@ class ClusterState:
     restart_at: float = 0.0
     logs: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     log_seq: int = 0
+    log_bytes: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -87,6 +101,12 @@ class ClusterState:
                 return {"action": STOP, "version": self.version, "error": f"unknown node {role}-{index}"}
             if version is not None and version != self.version:
                 return {"action": RESTART, "version": self.version}
+            if node.state is not RoleState.PENDING:
+                if address != node.address:  # fixed until the next cluster version
+                    raise AddressConflict(
+                        f"{node.name} is registered for cluster version {self.version} at another address"
+                    )
+                return {"action": CONTINUE, "version": self.version}  # a retried registration
             node.address, node.state, node.last_seen, node.error = address, RoleState.REGISTERED, self.clock(), ""
             return {"action": CONTINUE, "version": self.version}
 
@@ -108,10 +128,10 @@ class ClusterState:
     ) -> dict[str, Any]:
         """Liveness plus log lines; the answer tells the node to go on, restart or stop."""
         with self._lock:
-            for line in logs or []:
-                self.log_seq += 1
-                self.logs.append((self.log_seq, line))
             node = self.nodes.get(f"{role}-{index}")
+            if node is not None:  # lines of a node of an older version still count
+                for line in logs or []:
+                    self._add_log(printable(str(line)))
             if node is None or self.phase.finished:
                 return {"action": STOP, "version": self.version}
             if version != self.version:
@@ -123,6 +143,7 @@ class ClusterState:
 
     def finish(self, role: str, index: int, version: int, exit_code: int, error: str = "") -> dict[str, Any]:
         """A node's user function ended (or it was stopped)."""
+        error = printable(error, MAX_ERROR_CHARS)
         with self._lock:
             node = self.nodes.get(f"{role}-{index}")
             if node is None or version != self.version:
@@ -169,10 +190,20 @@ class ClusterState:
                 return False
             return not any(n.state in (RoleState.REGISTERED, RoleState.RUNNING) for n in self.nodes.values())
 
+    def _add_log(self, line: str) -> None:
+        if len(self.logs) == self.logs.maxlen:
+            self.log_bytes -= len(self.logs[0][1])
+        self.log_seq += 1
+        self.logs.append((self.log_seq, line))
+        self.log_bytes += len(line)
+        while self.log_bytes > MAX_LOG_BYTES and self.logs:
+            self.log_bytes -= len(self.logs.popleft()[1])
+
     def _fail_version(self, reason: str) -> None:
+        reason = printable(reason, MAX_ERROR_CHARS)
         decision = self.policy.decide(restarts_done=self.restarts, reason=reason)
         if not decision.restart:
-            self.phase, self.message = Phase.FAILED, decision.reason
+            self.phase, self.message = Phase.FAILED, printable(decision.reason, MAX_ERROR_CHARS)
             return
         self.restarts += 1
         self.restart_reasons.append(reason)
@@ -192,14 +223,18 @@ class ClusterState:
                 out[role] = [self.nodes[f"{role}-{i}"].address for i in range(n)]
         return out
 
-    def status(self) -> dict[str, Any]:
-        """Phase, version, restarts and per-role state counts (the CLI and operator show these)."""
+    def status(self, full: bool = True) -> dict[str, Any]:
+        """Phase, version, restarts and per-role state counts (the CLI and operator show these).
+
+        ``full=False`` is what anyone may read without the token (the operator does): no node
+        addresses or errors, only the latest restart reasons, a few KiB at most.
+        """
         with self._lock:
             roles: dict[str, dict[str, int]] = {}
             for n in self.nodes.values():
                 counts = roles.setdefault(n.role, {})
                 counts[n.state.value] = counts.get(n.state.value, 0) + 1
-            return {
+            out: dict[str, Any] = {
                 "pid": os.getpid(),
                 "phase": self.phase.value,
                 "clusterVersion": self.version,
@@ -207,11 +242,24 @@ class ClusterState:
                 "restartReasons": list(self.restart_reasons),
                 "roles": roles,
                 "message": self.message,
-                "nodes": {n.name: {"state": n.state.value, "address": n.address, "error": n.error} for n in self.nodes.values()},
             }
+            if full:
+                out["nodes"] = {n.name: {"state": n.state.value, "address": n.address, "error": n.error}
+                                for n in self.nodes.values()}  # fmt: skip
+            else:
+                out["restartReasons"] = [r[:500] for r in self.restart_reasons[-PUBLIC_REASONS:]]
+            return out
 
-    def logs_after(self, seq: int, limit: int = 2000) -> dict[str, Any]:
-        """Log lines with a sequence number above ``seq``."""
+    def logs_after(self, seq: int, limit: int = 2000, max_chars: int = 2 << 20) -> dict[str, Any]:
+        """Log lines with a sequence number above ``seq`` (at most ``limit`` lines, ~``max_chars``)."""
         with self._lock:
-            lines = [(s, line) for s, line in self.logs if s > seq][:limit]
+            lines: list[tuple[int, str]] = []
+            size = 0
+            for s, line in self.logs:
+                if s <= seq:
+                    continue
+                if len(lines) >= limit or (lines and size + len(line) > max_chars):
+                    break
+                lines.append((s, line))
+                size += len(line)
             return {"lines": [line for _, line in lines], "next": lines[-1][0] if lines else max(seq, 0)}

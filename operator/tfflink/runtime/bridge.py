@@ -2,9 +2,9 @@
 
 Why this transport: PyFlink's per-record Python functions cap the row rate at tens of
 thousands a second (DESIGN.md), so the bridge only has to stay far above that. Batches of
-rows pickled into length-prefixed frames cost one syscall per batch, and a socket gives
-backpressure (a full buffer blocks the sender), end-of-input (a frame), child death (EOF)
-and both directions at once, which a shared-memory ring would have to rebuild by hand.
+rows in length-prefixed frames cost one syscall per batch, and a socket gives backpressure
+(a full buffer blocks the sender), end-of-input (a frame), child death (EOF) and both
+directions at once, which a shared-memory ring would have to rebuild by hand.
 
 Operator side (:class:`BridgeServer`, in the Flink worker subtask): ``put`` rows, ``end``
 input, ``take`` results. It never blocks on a full socket without also reading results,
@@ -14,62 +14,260 @@ runs; a consumer that said it is done makes later rows be dropped and counted.
 
 TF side (:class:`BridgeClient`, in the TF node process): a reader thread fills a bounded
 queue (so the socket, and then Flink, back up when TF reads slowly); ``dataset()`` wraps
-it as a ``tf.data.Dataset`` of typed columns that ends cleanly at end-of-input.
+it as a ``tf.data.Dataset`` of typed columns that ends cleanly at end-of-input. A reader
+thread that fails (a broken frame, the operator gone before end of input) makes the
+reading side raise :class:`BridgeError`: the node fails and restarts instead of hanging.
+
+Security: the socket lives in a private 0700 directory (:func:`private_socket_path`), both
+ends check the peer's uid (``SO_PEERCRED``), and nothing on the wire is unpickled: frames
+are typed (:func:`encode_rows`: int64/float64 arrays, JSON for strings and anything else;
+results as JSON objects) and at most ``MAX_FRAME`` bytes; anything else ends the connection.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-import pickle
 import queue
 import select
+import shutil
 import socket
+import stat
 import struct
+import sys
+import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 ROWS, END, OUT, DONE = b"R", b"E", b"O", b"D"
+KINDS = (ROWS, END, OUT, DONE)
 HEADER = struct.Struct("<Ic")
 BATCH_ROWS = 256
 QUEUE_BATCHES = 8
+MAX_FRAME = 16 << 20  # bytes of one frame's payload; a longer header ends the connection
+MAX_COLUMNS = 1 << 14
+
+# Row batches are columnar: ``<II`` (rows, columns), then per column a tag and its bytes.
+_COLS = struct.Struct("<II")
+_COL = struct.Struct("<cI")
+INT64, FLOAT64, JSON = b"q", b"d", b"j"
+_NATIVE = sys.byteorder == "little"
 
 
-def _frame(kind: bytes, payload: Any = None) -> bytes:
-    data = b"" if payload is None else pickle.dumps(payload, protocol=5)
-    return HEADER.pack(len(data), kind) + data
+class BridgeError(RuntimeError):
+    """The data channel broke: a malformed or oversized frame, or the other end vanished."""
+
+
+class BridgeProtocolError(BridgeError):
+    """A frame that is not the bridge's typed framing (or over ``MAX_FRAME``)."""
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays as Python values; bytes as text; anything else is refused."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"the bridge carries numbers, strings, booleans, None, lists and dicts, not {type(value).__name__}")
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, default=_json_default, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def _loads(data: bytes) -> Any:
+    return json.loads(data.decode("utf-8", "surrogatepass"))
+
+
+def _encode_column(col: tuple[Any, ...]) -> tuple[bytes, bytes]:
+    kinds = set(map(type, col))
+    if kinds == {float}:
+        a = array("d", col)
+    elif kinds == {int}:
+        try:
+            a = array("q", col)  # exact int64; larger ints go as JSON (still exact)
+        except OverflowError:
+            return JSON, _dumps(col)
+    else:
+        return JSON, _dumps(col)
+    if not _NATIVE:
+        a.byteswap()
+    return (FLOAT64 if a.typecode == "d" else INT64), a.tobytes()
+
+
+def encode_rows(rows: list[Any]) -> bytes:
+    """A batch of equal-length rows (tuples or lists) as typed columns."""
+    if not rows:
+        return _COLS.pack(0, 0)
+    width = len(rows[0])
+    if not width or any(len(r) != width for r in rows):
+        raise ValueError("every row of a batch must have the same (non-zero) number of values")
+    parts = [_COLS.pack(len(rows), width)]
+    for col in zip(*rows):
+        tag, data = _encode_column(col)
+        parts += [_COL.pack(tag, len(data)), data]
+    return b"".join(parts)
+
+
+def decode_rows(data: bytes) -> list[tuple[Any, ...]]:
+    """The rows :func:`encode_rows` wrote; BridgeProtocolError for anything malformed."""
+    try:
+        n, width = _COLS.unpack_from(data)
+        if width > MAX_COLUMNS or (width == 0 and n):
+            raise BridgeProtocolError(f"row batch: {width} columns")
+        pos, cols = _COLS.size, []
+        for _ in range(width):
+            tag, size = _COL.unpack_from(data, pos)
+            pos += _COL.size
+            chunk = data[pos : pos + size]
+            if len(chunk) != size:
+                raise BridgeProtocolError("row batch: column runs past the frame")
+            pos += size
+            if tag in (INT64, FLOAT64):
+                a = array(tag.decode())
+                if size != n * a.itemsize:
+                    raise BridgeProtocolError("row batch: column length does not match the row count")
+                a.frombytes(chunk)
+                if not _NATIVE:
+                    a.byteswap()
+                col: list[Any] = a.tolist()
+            elif tag == JSON:
+                col = _loads(chunk)
+                if not isinstance(col, list) or len(col) != n:
+                    raise BridgeProtocolError("row batch: JSON column is not a list of the row count")
+            else:
+                raise BridgeProtocolError(f"row batch: unknown column type {tag!r}")
+            cols.append(col)
+        if pos != len(data):
+            raise BridgeProtocolError("row batch: trailing bytes")
+    except BridgeProtocolError:
+        raise
+    except (struct.error, ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise BridgeProtocolError(f"row batch: {e}") from None
+    return list(zip(*cols))
+
+
+def encode_results(rows: list[Any]) -> bytes:
+    """Result rows (dicts) as a JSON array."""
+    return _dumps(list(rows))
+
+
+def decode_results(data: bytes) -> list[dict[str, Any]]:
+    try:
+        rows = _loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise BridgeProtocolError(f"results: {e}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise BridgeProtocolError("results: must be a JSON array of objects")
+    return rows
+
+
+def _frame(kind: bytes, payload: bytes = b"") -> bytes:
+    if len(payload) > MAX_FRAME:
+        raise BridgeError(f"a frame of {len(payload)} bytes is over the bridge's {MAX_FRAME}-byte limit")
+    return HEADER.pack(len(payload), kind) + payload
+
+
+def _frames(kind: bytes, rows: list[Any], encode: Callable[[list[Any]], bytes]) -> list[bytes]:
+    """``rows`` as frames of ``kind``, split so each stays under ``MAX_FRAME``."""
+    data = encode(rows)
+    if len(data) <= MAX_FRAME:
+        return [HEADER.pack(len(data), kind) + data]
+    if len(rows) == 1:
+        raise BridgeError(f"one row of {len(data)} bytes is over the bridge's {MAX_FRAME}-byte frame limit")
+    half = len(rows) // 2
+    return _frames(kind, rows[:half], encode) + _frames(kind, rows[half:], encode)
 
 
 class _FrameReader:
-    """Incremental frame decoding from a byte stream."""
+    """Incremental frame decoding from a byte stream; BridgeProtocolError on a bad frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.buf = bytearray()
+        self.max_frame = max_frame
 
     def feed(self, data: bytes) -> list[tuple[bytes, Any]]:
         self.buf += data
         out = []
         while len(self.buf) >= HEADER.size:
             n, kind = HEADER.unpack_from(self.buf)
+            if kind not in KINDS:
+                raise BridgeProtocolError(f"unknown frame kind {kind!r}")
+            if n > self.max_frame:
+                raise BridgeProtocolError(f"frame of {n} bytes is over the {self.max_frame}-byte limit")
             if len(self.buf) < HEADER.size + n:
                 break
             body = bytes(self.buf[HEADER.size : HEADER.size + n])
             del self.buf[: HEADER.size + n]
-            out.append((kind, pickle.loads(body) if body else None))
+            if kind == ROWS:
+                out.append((kind, decode_rows(body)))
+            elif kind == OUT:
+                out.append((kind, decode_results(body)))
+            elif body:
+                raise BridgeProtocolError(f"frame {kind!r} carries no payload")
+            else:
+                out.append((kind, None))
         return out
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket (None where unknown)."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    return int(uid)
+
+
+def _same_user(sock: socket.socket) -> bool:
+    uid = peer_uid(sock)
+    return uid is None or uid == os.geteuid()
+
+
+def private_socket_path(prefix: str = "tfflink-bridge-") -> str:
+    """A socket path in a new directory only this user can enter (mode 0700)."""
+    return os.path.join(tempfile.mkdtemp(prefix=prefix), "bridge.sock")
+
+
+def check_private_dir(path: str) -> None:
+    """Refuse a socket directory someone else owns or may write into (they could swap it)."""
+    d = os.path.dirname(os.path.abspath(path))
+    st = os.lstat(d)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise BridgeError(
+            f"bridge socket directory {d} must be a directory of this user that no one else can write "
+            f"(mode {stat.S_IMODE(st.st_mode):o}, uid {st.st_uid}); use private_socket_path()"
+        )
 
 
 class BridgeServer:
     """The Flink operator's end: rows in, results out, one consumer connection at a time."""
 
-    def __init__(self, path: str, alive: Callable[[], bool], batch_rows: int = BATCH_ROWS) -> None:
-        self.path, self.alive, self.batch_rows = path, alive, batch_rows
-        if os.path.exists(path):
+    def __init__(
+        self, path: str, alive: Callable[[], bool], batch_rows: int = BATCH_ROWS, *, own_dir: bool = False
+    ) -> None:
+        """Listen at ``path``, whose directory must be private (``own_dir``: remove it on close)."""
+        self.path, self.alive, self.batch_rows, self.own_dir = path, alive, batch_rows, own_dir
+        check_private_dir(path)
+        if os.path.lexists(path):
             os.unlink(path)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(path)
+        os.chmod(path, 0o600)
         self.listener.listen(4)
+        self.refused = 0  # connections refused: another user, or a broken frame
         self.conn: socket.socket | None = None
         self.reader = _FrameReader()
         self.pending: list[Any] = []
@@ -90,10 +288,12 @@ class BridgeServer:
     def flush(self) -> None:
         if self.pending:
             batch, self.pending = self.pending, []
-            if self._send(_frame(ROWS, batch)):
-                self.sent_rows += len(batch)
-            else:
-                self.dropped_rows += len(batch)
+            for frame in _frames(ROWS, batch, encode_rows):
+                rows = _COLS.unpack_from(frame, HEADER.size)[0]
+                if self._send(frame):
+                    self.sent_rows += rows
+                else:
+                    self.dropped_rows += rows
 
     def take(self) -> list[Any]:
         """Results written by TF so far (non-blocking)."""
@@ -114,12 +314,19 @@ class BridgeServer:
                 self._pump(0.2)
         return self.take()
 
+    @classmethod
+    def private(cls, alive: Callable[[], bool], batch_rows: int = BATCH_ROWS) -> BridgeServer:
+        """A server on a fresh socket in its own 0700 directory (removed again on close)."""
+        return cls(private_socket_path(), alive, batch_rows, own_dir=True)
+
     def close(self) -> None:
         for s in (self.conn, self.listener):
             if s is not None:
                 s.close()
-        if os.path.exists(self.path):
+        if os.path.lexists(self.path):
             os.unlink(self.path)
+        if self.own_dir:
+            shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -128,6 +335,11 @@ class BridgeServer:
         if not r:
             return False
         conn, _ = self.listener.accept()
+        if not _same_user(conn):
+            log.warning("bridge %s: refused a connection from uid %s", self.path, peer_uid(conn))
+            self.refused += 1
+            conn.close()
+            return False
         conn.setblocking(False)
         self.conn, self.reader, self.done = conn, _FrameReader(), False
         if self.ended:  # a restarted consumer of a finished input: tell it at once
@@ -150,7 +362,14 @@ class BridgeServer:
         if not data:  # the consumer exited: a restart reconnects, a finished one said DONE
             self._drop()
             return
-        for kind, payload in self.reader.feed(data):
+        try:
+            frames = self.reader.feed(data)
+        except BridgeProtocolError as e:  # not our client's framing: drop it (a restart reconnects)
+            log.warning("bridge %s: dropped the consumer: %s", self.path, e)
+            self.refused += 1
+            self._drop()
+            return
+        for kind, payload in frames:
             if kind == OUT:
                 self.results.extend(payload)
             elif kind == DONE:  # closing tells the consumer we saw it (it drains until EOF)
@@ -209,14 +428,26 @@ class BridgeClient:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        if not _same_user(self.sock):
+            self.sock.close()
+            raise BridgeError(f"bridge {path}: the listening process belongs to another user")
         self.batches: queue.Queue[list[Any] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.lock = threading.Lock()
         self.rows_read = 0
         self.closing = threading.Event()
         self.eof = threading.Event()
+        self.error: BaseException | None = None  # why the reader thread stopped early
         threading.Thread(target=self._read, daemon=True, name="bridge-reader").start()
 
     def _read(self) -> None:
+        try:
+            self._read_frames()
+        except BaseException as e:  # noqa: BLE001  (surfaced to the reading side, never a silent hang)
+            self.error = e if isinstance(e, BridgeError) else BridgeError(f"bridge reader failed: {e!r}")
+        finally:
+            self.eof.set()
+
+    def _read_frames(self) -> None:
         reader = _FrameReader()
         ended = False
         while True:
@@ -225,8 +456,8 @@ class BridgeClient:
             except OSError:
                 data = b""
             if not data:
-                self._put(None)
-                self.eof.set()
+                if not ended and not self.closing.is_set():
+                    raise BridgeError("the Flink operator closed the data channel before the end of input")
                 return
             for kind, payload in reader.feed(data):
                 if self.closing.is_set() or ended:
@@ -246,9 +477,15 @@ class BridgeClient:
                 continue
 
     def batches_iter(self) -> Iterator[list[Any]]:
-        """Raw row batches (tuples in column order) until end of input."""
+        """Raw row batches (tuples in column order) until end of input; BridgeError if the
+        channel broke first (a broken frame, the operator gone): the node fails, never hangs."""
         while True:
-            batch = self.batches.get()
+            try:
+                batch = self.batches.get(timeout=0.2)
+            except queue.Empty:
+                if self.error is not None:
+                    raise self.error from None
+                continue
             if batch is None:
                 self.batches.put(None)  # a second reader ends too
                 return
@@ -256,10 +493,13 @@ class BridgeClient:
             yield batch
 
     def write(self, rows: list[Any]) -> None:
-        """Send results (dicts) back into the Flink stream."""
+        """Send results back into the Flink stream: dicts of numbers, strings, booleans, None,
+        lists and dicts (numpy values become Python ones); TypeError for anything else."""
         if rows:
+            frames = _frames(OUT, list(rows), encode_results)
             with self.lock:
-                self.sock.sendall(_frame(OUT, list(rows)))
+                for frame in frames:
+                    self.sock.sendall(frame)
 
     def done(self) -> None:
         """No more input wanted and no more results: the operator stops waiting."""
@@ -283,16 +523,17 @@ def column_batches(client: BridgeClient, columns: list[tuple[str, str]], batch_s
     names = [n for n, _ in columns]
     numeric = [i for i, (_, t) in enumerate(columns) if t != "string"]
     strings = [i for i, (_, t) in enumerate(columns) if t == "string"]
+    if not columns:
+        raise BridgeError("no input columns declared")
     parts: list[dict[str, Any]] = []
     have = 0
     for batch in client.batches_iter():
         cols: dict[str, Any] = {}
-        if numeric:
-            arr = np.array([[r[i] for i in numeric] for r in batch], dtype=np.float64)
-            for j, i in enumerate(numeric):
-                cols[names[i]] = arr[:, j].astype(NUMPY_TYPES[columns[i][1]])
+        by_column = list(zip(*batch))
+        for i in numeric:  # each column straight to its own dtype: int64 stays exact
+            cols[names[i]] = np.array(by_column[i], dtype=NUMPY_TYPES[columns[i][1]])
         for i in strings:
-            cols[names[i]] = np.array([str(r[i]).encode() for r in batch], dtype=object)
+            cols[names[i]] = np.array([str(v).encode() for v in by_column[i]], dtype=object)
         parts.append(cols)
         have += len(batch)
         while have >= batch_size:

@@ -1,17 +1,25 @@
 """What every runtime piece (AM, node agent, TF child) needs to know about one submission.
 
 It travels inside the Flink job (pickled with the operators), so the TaskManagers need no
-access to the job file.
+access to the job file. It carries the submission's secret ``token``: every call to the AM
+but ``/status`` must present it, so only the AM, its node agents and the client that
+submitted can drive the job (see the README's Security section).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..spec import LoadedJob, TFFlinkJob, TFFlinkJobSpec, parse_job
+
+
+def new_token() -> str:
+    """A fresh per-submission secret (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -25,11 +33,14 @@ class RuntimeConfig:
     restarts_done: int = 0  # restarts already spent by earlier submissions of this run
     extra_env: dict[str, str] = field(default_factory=dict)
     base_dir: str | None = None  # the job file's directory: relative input/output paths
+    token: str = field(default_factory=new_token, repr=False)  # the AM's secret (never logged)
 
     @classmethod
     def from_loaded(
-        cls, loaded: LoadedJob, *, rendezvous: str, submission: str, restarts_done: int = 0
+        cls, loaded: LoadedJob, *, rendezvous: str, submission: str, restarts_done: int = 0,
+        token: str | None = None,
     ) -> RuntimeConfig:
+        """One submission of ``loaded``; a fresh random ``token`` unless one is given."""
         entry = loaded.entry_file()
         return cls(
             job=loaded.job.model_dump(mode="json", by_alias=True, exclude_none=True),
@@ -38,6 +49,7 @@ class RuntimeConfig:
             entry_path=str(entry) if entry else None,
             restarts_done=restarts_done,
             base_dir=str(loaded.base_dir),
+            token=token or new_token(),
         )
 
     def resolve(self, path: str) -> str:

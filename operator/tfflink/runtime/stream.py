@@ -400,16 +400,15 @@ class StreamWorkerFunction(EndAwareFunction):
         self.failure: BaseException | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        import tempfile  # noqa: PLC0415
         import threading  # noqa: PLC0415
 
         from .agent import NodeAgent  # noqa: PLC0415
         from .bridge import BridgeServer  # noqa: PLC0415
 
         index = runtime_context.get_index_of_this_subtask()
-        path = tempfile.mktemp(prefix=f"tfflink-bridge-{index}-", suffix=".sock")
-        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(path, self.types)
-        self.server = BridgeServer(path, alive=lambda: self.thread is not None and self.thread.is_alive())
+        # The socket in a fresh 0700 directory of its own; the server checks the peer's uid.
+        self.server = BridgeServer.private(alive=lambda: self.thread is not None and self.thread.is_alive())
+        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(self.server.path, self.types)
 
         def run() -> None:
             try:
