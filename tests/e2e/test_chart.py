@@ -191,6 +191,7 @@ def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
         ("batch", "jobs"): {"create", "list", "watch", "deletecollection"},
         ("rbac.authorization.k8s.io", "roles"): {"create", "deletecollection"},
         ("rbac.authorization.k8s.io", "rolebindings"): {"create", "deletecollection"},
+        ("networking.k8s.io", "networkpolicies"): {"create", "deletecollection"},
     }
     for verbs in cluster.values():
         assert "*" not in verbs
@@ -206,7 +207,8 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
     rules = _rules(render(helm, tmp_path))
     plural = {"ConfigMap": ("", "configmaps"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),
               "Role": ("rbac.authorization.k8s.io", "roles"), "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
-              "Deployment": ("apps", "deployments"), "Job": ("batch", "jobs")}  # fmt: skip
+              "Deployment": ("apps", "deployments"), "Job": ("batch", "jobs"),
+              "NetworkPolicy": ("networking.k8s.io", "networkpolicies")}  # fmt: skip
     objs = manifests.job_objects(ref) + manifests.cluster_objects(ref, 0) + [manifests.submitter_job(ref, 0)]
     for o in objs:
         assert "create" in rules[plural[o["kind"]]], o["kind"]

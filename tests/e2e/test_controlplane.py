@@ -37,7 +37,7 @@ NS = "e2e"
 RELEASE, OP_NS = "tfflink", "tfflink-system"
 # The chart under test; TFFLINK_E2E_CHART points at a modified copy (to try a change).
 CHART = Path(os.environ.get("TFFLINK_E2E_CHART") or ROOT / "charts" / "tfflink-operator")
-OWNED_KINDS = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings"
+OWNED_KINDS = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings,networkpolicies"
 
 
 def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 60, interval: float = 0.5) -> T:

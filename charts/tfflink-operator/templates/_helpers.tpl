@@ -57,6 +57,8 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
 - The per-job Role grants get/patch/update on the rendezvous ConfigMap: RBAC lets the operator
   create it only if it holds those verbs itself, hence get/patch/update on configmaps.
 - Events: kopf posts them on the TFFlinkJob.
+- per job: a NetworkPolicy (created, deleted by label): only the job's pods and the operator
+  reach its Flink and TF ports.
 */}}
 {{- define "tfflink-operator.rules" -}}
 - apiGroups: ["tfflink.dev"]
@@ -91,5 +93,8 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   verbs: ["create", "list", "watch", "deletecollection"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
+  verbs: ["create", "deletecollection"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
   verbs: ["create", "deletecollection"]
 {{- end }}

@@ -247,7 +247,7 @@ def test_kubectl_delete_removes_every_owned_object_and_pod(k: Node) -> None:
                      properties={"steps": "100000", "step_delay": "0.05"}), ns=NS)  # fmt: skip
     wait_phase(k, "linear-delete", "Running")
     k.kubectl("-n", NS, "delete", "tfflinkjob", "linear-delete", "--timeout=120s")
-    kinds = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings"
+    kinds = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings,networkpolicies"
     k.wait_for(lambda: not k.kubectl("-n", NS, "get", kinds, "-l", "tfflink.dev/job=linear-delete", "-o", "name").strip(),
                lambda: "every owned object gone:\n" + k.kubectl("-n", NS, "get", kinds, "-l", "tfflink.dev/job=linear-delete"),
                120)  # fmt: skip

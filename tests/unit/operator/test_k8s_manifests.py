@@ -13,7 +13,7 @@ def test_every_object_is_owned_and_labelled(ref: m.JobRef) -> None:
     objs = m.job_objects(ref) + m.cluster_objects(ref, 1) + [m.submitter_job(ref, 1)]
     kinds = sorted(o["kind"] for o in objs)
     assert kinds == sorted(["ConfigMap", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service",
-                            "Deployment", "Deployment", "Job"])  # fmt: skip
+                            "NetworkPolicy", "Deployment", "Deployment", "Job"])  # fmt: skip
     for o in objs:
         meta = o["metadata"]
         assert meta["namespace"] == "team-a"
@@ -171,3 +171,22 @@ def test_service_exposes_rpc_blob_and_rest(ref: m.JobRef) -> None:
     svc = m.jobmanager_service(ref)
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"rpc": 6123, "blob": 6124, "rest": 8081}
     assert svc["spec"]["selector"] == {n.JOB: "mnist", n.COMPONENT: "jobmanager"}
+
+
+def test_network_policy_admits_only_the_jobs_pods_and_the_operator(ref: m.JobRef) -> None:
+    pol = m.network_policy(ref)["spec"]
+    assert pol["podSelector"] == {"matchLabels": {"tfflink.dev/job": "mnist"}} and pol["policyTypes"] == ["Ingress"]
+    own, rest, am = pol["ingress"]
+    assert own == {"from": [{"podSelector": {"matchLabels": {"tfflink.dev/job": "mnist"}}}]}
+    for rule in (rest, am):
+        assert rule["from"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "tfflink-operator"}}}]
+    assert rest["ports"] == [{"protocol": "TCP", "port": 8081}]
+
+
+def test_pods_meet_pod_security_restricted(ref: m.JobRef) -> None:
+    for obj in (m.jobmanager_deployment(ref, 1), m.taskmanager_deployment(ref, 1), m.submitter_job(ref, 1)):
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        c = pod["containers"][0]["securityContext"]
+        assert c["allowPrivilegeEscalation"] is False and c["capabilities"] == {"drop": ["ALL"]}
+    assert m.jobmanager_deployment(ref, 1)["spec"]["template"]["spec"]["automountServiceAccountToken"] is False

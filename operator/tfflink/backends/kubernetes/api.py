@@ -46,6 +46,7 @@ class KubeApi:
         self.batch = kubernetes.client.BatchV1Api(client)
         self.rbac = kubernetes.client.RbacAuthorizationV1Api(client)
         self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.net = kubernetes.client.NetworkingV1Api(client)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube-api")
         self.timeout = timeout
 
@@ -67,6 +68,7 @@ class KubeApi:
             "RoleBinding": self.rbac.create_namespaced_role_binding,
             "Deployment": self.apps.create_namespaced_deployment,
             "Job": self.batch.create_namespaced_job,
+            "NetworkPolicy": self.net.create_namespaced_network_policy,
         }[kind]
 
     async def create(self, obj: Obj, *, refresh: bool = False) -> bool:
@@ -104,6 +106,7 @@ class KubeApi:
             self._call(self.core.delete_collection_namespaced_service_account, namespace, label_selector=sel),
             self._call(self.rbac.delete_collection_namespaced_role, namespace, label_selector=sel),
             self._call(self.rbac.delete_collection_namespaced_role_binding, namespace, label_selector=sel),
+            self._call(self.net.delete_collection_namespaced_network_policy, namespace, label_selector=sel),
             self._call(self.core.delete_namespaced_service, n.jobmanager_service(job), namespace),
             return_exceptions=True,
         )

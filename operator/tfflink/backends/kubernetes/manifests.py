@@ -227,6 +227,34 @@ def jobmanager_service(ref: JobRef) -> Obj:
     }
 
 
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "tfflink-operator"}  # the chart's operator pods
+
+
+def network_policy(ref: JobRef) -> Obj:
+    """Only the job's own pods reach its Flink and TF ports; the operator reaches REST and the AM.
+
+    TF's gRPC servers and Flink's RPC have no authentication of their own: this is their
+    boundary. Egress stays open (object stores, HDFS). Needs a CNI that enforces policies.
+    """
+    own = {"podSelector": {"matchLabels": {n.JOB: ref.name}}}
+    operator = {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(ref, n.network_policy(ref.name), n.common_labels(ref.name)),
+        "spec": {
+            "podSelector": {"matchLabels": {n.JOB: ref.name}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [own]},
+                # Flink REST on the JobManager; the AM's /status on a TaskManager (a free port).
+                {"from": [operator], "ports": [{"protocol": "TCP", "port": n.FLINK_REST_PORT}]},
+                {"from": [operator], "ports": [{"protocol": "TCP", "port": 1024, "endPort": 65535}]},
+            ],
+        },
+    }
+
+
 def _pod_spec(ref: JobRef, container: Obj, *, with_token: bool) -> Obj:
     k8s = ref.job.spec.kubernetes
     volumes: list[Obj] = [
@@ -317,7 +345,9 @@ def _deployment(ref: JobRef, component: str, attempt: int, replicas: int, contai
             "replicas": replicas,
             "selector": {"matchLabels": labels},
             "strategy": {"type": "Recreate"},
-            "template": _template(ref, labels, _pod_spec(ref, container, with_token=True), component),
+            # Only the TaskManagers talk to the API server (the AM's and nodes' rendezvous).
+            "template": _template(ref, labels, _pod_spec(ref, container, with_token=component == n.TASKMANAGER),
+                                  component),
         },
     }
 
@@ -392,7 +422,7 @@ def job_objects(ref: JobRef) -> list[Obj]:
     sa = service_account(ref)
     objs = [config_map(ref), rendezvous_config_map(ref)]
     objs += [sa] if sa else []
-    return objs + [role(ref), role_binding(ref), jobmanager_service(ref)]
+    return objs + [role(ref), role_binding(ref), jobmanager_service(ref), network_policy(ref)]
 
 
 def cluster_objects(ref: JobRef, attempt: int) -> list[Obj]:

@@ -52,6 +52,10 @@ def role(job: str) -> str:
     return f"{job}-rendezvous"
 
 
+def network_policy(job: str) -> str:
+    return f"{job}-network"
+
+
 def jobmanager_service(job: str) -> str:
     return f"{job}-jobmanager"
 
