@@ -29,6 +29,7 @@ class FlinkStandIn:
     def __init__(self) -> None:
         self.jobs: dict[tuple[str, str], dict[str, str]] = {}
         self.am: dict[tuple[str, str], dict[str, object]] = {}  # the AM's /status per job
+        self.root_am: dict[str, object] | None = None  # an AM answering at host:port/status
 
     def set_job(self, namespace: str, service: str, state: str, job_id: str | None = None) -> str:
         jobs = self.jobs.setdefault((namespace, service), {})
@@ -60,8 +61,14 @@ class FlinkStandIn:
             return aiohttp.web.json_response({"error": "no AM"}, status=404)
         return aiohttp.web.json_response(status)
 
+    async def root_am_status(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        if self.root_am is None:
+            return aiohttp.web.json_response({"error": "no AM"}, status=404)
+        return aiohttp.web.json_response(self.root_am)
+
     def app(self) -> aiohttp.web.Application:
         app = aiohttp.web.Application()
+        app.router.add_get("/status", self.root_am_status)
         app.router.add_get("/am/{ns}/{job}/status", self.am_status)  # an AM's address is host:port/am/ns/job
         app.router.add_get("/{ns}/{svc}/jobs/overview", self.overview)
         app.router.add_get("/{ns}/{svc}/jobs/{jid}", self.job)

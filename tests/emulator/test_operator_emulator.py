@@ -4,6 +4,7 @@ Kubernetes API stand-in and a Flink REST stand-in (see conftest.py). Not a real 
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from typing import Any
 
@@ -68,17 +69,23 @@ def test_ready_cluster_is_submitted_and_runs(k: Cluster) -> None:
 
 
 def test_running_job_reports_per_role_counts_from_the_am(k: Cluster, standins: StandIns) -> None:
-    """The AM publishes its address in the rendezvous ConfigMap; the operator reads its /status."""
+    """The AM publishes its address in the rendezvous ConfigMap; the operator reads its /status,
+    but only at an address of one of the job's current TaskManager pods (the ConfigMap is
+    writable by the job's pods: no fetching arbitrary URLs for them)."""
     import json
 
     k.create_job("roles", workers=2, ps=1)
     k.bring_up("roles")
     am = {"phase": "Running", "clusterVersion": 1, "restarts": 0, "message": "",
           "roles": {"worker": {"Running": 2}, "ps": {"Running": 1}}}  # fmt: skip
-    standins.call(lambda: standins.flink.am.__setitem__((k.ns, "roles"), am))
-    address = standins.flink_url.removeprefix("http://") + f"/am/{k.ns}/roles"
+    standins.call(lambda: setattr(standins.flink, "root_am", am))
+    address = standins.flink_url.removeprefix("http://")  # 127.0.0.1:port, answering /status
     k.core.patch_namespaced_config_map("roles-rendezvous", k.ns, {"data": {
         "am-address": json.dumps({"submission": "s1", "address": address})}})
+    time.sleep(3)  # the TaskManager's pod IP is 10.0.0.1: the address is not trusted
+    assert k.status("roles").get("roles", {}).get("worker", {}).get("running", 0) == 0
+    (tm,) = k.pods("roles", n.TASKMANAGER)
+    k.core.patch_namespaced_pod_status(tm.metadata.name, k.ns, {"status": {"podIP": "127.0.0.1"}})
     st = wait_for(lambda: (s := k.status("roles")).get("roles", {}).get("worker", {}).get("running") == 2 and s,
                   "worker running count from the AM")
     assert st["roles"]["worker"]["desired"] == 2

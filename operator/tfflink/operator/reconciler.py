@@ -25,7 +25,7 @@ from ..backends.kubernetes import manifests
 from ..backends.kubernetes.api import KubeApi
 from ..backends.kubernetes.flink import FlinkClient
 from ..backends.kubernetes.manifests import JobRef
-from ..backends.kubernetes.observe import ObjectFact, observe
+from ..backends.kubernetes.observe import ObjectFact, observe, trusted_am_address
 from ..lifecycle.outcome import FLINK_FAILED
 from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
 from ..spec.loader import format_errors
@@ -79,7 +79,7 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
         return obs
     am: dict[str, Any] = {}
     if status.phase == "Running" or state in FLINK_FAILED:
-        address = await deps.api.am_address(ref.namespace, ref.name)
+        address = trusted_am_address(await deps.api.am_address(ref.namespace, ref.name), facts, status.attempt)
         am = (await deps.flink.am_status(address) if address else None) or {}
     root = await deps.flink.root_exception(ref.namespace, ref.name, job_id) if state in FLINK_FAILED else None
     restarts = am.get("restarts")

@@ -59,3 +59,15 @@ def test_deleted_pod_of_the_current_attempt_and_failed_submitter_are_failures() 
     assert obs.submitter == "Failed" and obs.failure.reason == "SubmissionFailed"
     # A failed submitter *pod* is the Job's business, not a cluster pod failure.
     assert observe([fact("Pod", pod(component="submitter", phase="Failed"))], attempt=1).failure is None
+
+
+def test_the_am_address_is_trusted_only_at_a_current_taskmanager_pod() -> None:
+    from tfflink.backends.kubernetes.observe import ObjectFact, trusted_am_address
+
+    facts = [ObjectFact(kind="Pod", name="tm", component="taskmanager", attempt=2, ip="10.88.0.7"),
+             ObjectFact(kind="Pod", name="jm", component="jobmanager", attempt=2, ip="10.88.0.8"),
+             ObjectFact(kind="Pod", name="old", component="taskmanager", attempt=1, ip="10.88.0.9")]  # fmt: skip
+    assert trusted_am_address("10.88.0.7:41234", facts, 2) == "10.88.0.7:41234"
+    for bad in ("10.88.0.8:41234", "10.88.0.9:41234", "169.254.169.254:80", "10.88.0.7:80/latest/meta-data",
+                "kubernetes.default:443", "10.88.0.7:99999", "", None):
+        assert trusted_am_address(bad, facts, 2) is None, bad

@@ -10,6 +10,7 @@ the emulator tier, a Flink REST stand-in.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from . import names as n
 
 log = logging.getLogger(__name__)
 IN_CLUSTER = "http://{service}.{namespace}.svc:{port}"
+MAX_BODY = 64 * 1024  # a job's JobManager and AM are the job's code: never read more than this
 
 
 class FlinkClient:
@@ -35,11 +37,15 @@ class FlinkClient:
         return self.url_template.format(namespace=namespace, service=svc, port=n.FLINK_REST_PORT).rstrip("/")
 
     async def _get(self, url: str) -> Any:
+        """GET and parse JSON, reading at most MAX_BODY bytes (the pods answering are the job's)."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
-        async with self._session.get(url) as resp:
+        async with self._session.get(url, allow_redirects=False) as resp:
             resp.raise_for_status()
-            return await resp.json()
+            body = await resp.content.read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                raise ValueError(f"{url}: answer larger than {MAX_BODY} bytes")
+            return json.loads(body)
 
     async def current_job(self, namespace: str, job: str) -> tuple[str, str] | None:
         """(job id, state) of the newest job in the session cluster, or None."""

@@ -40,6 +40,7 @@ class ObjectFact:
     failure: Failure | None = None
     startup_problem: str | None = None
     message: str = ""  # pods: the main container's termination message (the submitter's result)
+    ip: str = ""  # pods: status.podIP
 
 
 def _attempt(labels: Mapping[str, str]) -> int:
@@ -140,6 +141,7 @@ def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
         return ObjectFact(
             **base, ready=int(pod_ready(body)), failure=pod_failure(body),
             startup_problem=pod_startup_problem(body), message=termination_message(body),
+            ip=str((body.get("status") or {}).get("podIP") or ""),
         )  # fmt: skip
     if kind == "Deployment":
         return ObjectFact(
@@ -189,3 +191,16 @@ def observe(
             (j for p in sub_pods if (j := submitted_job_id(p.message))), None),
         flink_state=flink_job[1] if flink_job else None,
     )
+
+
+def trusted_am_address(address: str | None, facts: Iterable[ObjectFact], attempt: int) -> str | None:
+    """``address`` if it is ``IP:port`` of a current TaskManager pod, else None.
+
+    The rendezvous ConfigMap is writable by the job's pods: the operator must not be sent to
+    fetch an arbitrary URL from inside the cluster (SSRF).
+    """
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    ips = {f.ip for f in facts if f.kind == "Pod" and f.component == n.TASKMANAGER and f.attempt == attempt and f.ip}
+    return address if host in ips and port.isdigit() and 0 < int(port) < 65536 else None
