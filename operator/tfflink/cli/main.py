@@ -91,8 +91,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous,  # type: ignore[arg-type]
                                     submission=args.submission or uuid.uuid4().hex[:12],
                                     restarts_done=args.restarts_done)  # fmt: skip
+    import tempfile  # noqa: PLC0415
+
+    # A private directory of our own unless given: it briefly holds the token (never a fixed
+    # path in a shared /tmp; the operator's submitter pod passes its own emptyDir).
+    workdir = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="tfflink-submit-"))
     try:
-        job_id = submit(cfg, flink_address=args.flink_address, workdir=Path(args.workdir).resolve())
+        job_id = submit(cfg, flink_address=args.flink_address, workdir=workdir)
     except SubmitError as e:
         _err(str(e))
         return EXIT_FAILED
@@ -169,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--flink-address", metavar="HOST:PORT", help="the session cluster (required without --kubernetes)")
     s.add_argument("--rendezvous", help="file:///dir or configmap://namespace/name (required without --kubernetes)")
     s.add_argument("--submission", help="submission id (default: random)")
-    s.add_argument("--workdir", default="/tmp/tfflink-submit")
+    s.add_argument("--workdir", help="where the client's files go (default: a new private temporary directory)")
     s.add_argument("--base-dir", help="resolve the job's relative paths here (default: the job file's directory)")
     s.add_argument("--restarts-done", type=int, default=0, help="restarts this run already spent (the AM's budget)")
     s.add_argument("--result-file", help="also write the result JSON here (a pod's termination message)")

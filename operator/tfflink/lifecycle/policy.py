@@ -49,8 +49,12 @@ class RestartPolicy:
         )
 
     def backoff(self, restarts_done: int) -> float:
-        """Delay before restart number ``restarts_done + 1``."""
-        return min(self.max_seconds, self.initial_seconds * self.multiplier**restarts_done)
+        """Delay before restart number ``restarts_done + 1`` (capped; never a float overflow)."""
+        try:
+            delay = self.initial_seconds * self.multiplier ** max(0, restarts_done)
+        except OverflowError:  # e.g. multiplier 10 at restart 309: long past the cap
+            return self.max_seconds
+        return min(self.max_seconds, delay)
 
     def decide(self, *, restarts_done: int, reason: str) -> Decision:
         """Restart while the budget lasts; afterwards fail with the last reason."""

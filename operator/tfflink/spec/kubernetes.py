@@ -6,11 +6,30 @@ build and supervise the session cluster.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import _Model
+
+MAX_ENV_BYTES = 64 << 10  # spec.kubernetes.env in all
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as JSON (how strings and maps are measured against their limits)."""
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def runtime_env_name(name: str) -> str | None:
+    """Why the environment variable ``name`` is the runtime's (None if a job may set it)."""
+    if name.startswith("TFFLINK_"):
+        return "TFFLINK_* variables carry the AM rendezvous and node settings"
+    if name == "FLINK_CONF_DIR":
+        return "it is where tfflink writes the Flink configuration"
+    if name == "POD_IP":
+        return "it is the pod's own address, which the AM and the TF nodes bind"
+    return None
 
 
 # A pod template is Kubernetes' own PodTemplateSpec: kept as is by the API server; the operator
@@ -35,8 +54,20 @@ class Toleration(_Model):
 class EnvVar(_Model):
     """A plain environment variable for the Flink containers."""
 
-    name: str = Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
-    value: str = Field("", description="Variable value.")
+    name: str = Field(
+        pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+        max_length=256,
+        description="Variable name (not TFFLINK_*, FLINK_CONF_DIR or POD_IP: those are tfflink's).",
+    )
+    value: str = Field("", max_length=32768, description="Variable value.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_runtime_owned(cls, name: str) -> str:
+        reason = runtime_env_name(name)
+        if reason:
+            raise ValueError(f"{name} is set by tfflink, not the job: {reason}")
+        return name
 
 
 class KubernetesSpec(_Model):
@@ -68,7 +99,17 @@ class KubernetesSpec(_Model):
     pod_annotations: dict[str, str] = Field(
         default_factory=dict, description="Extra annotations on every Flink pod."
     )
-    env: list[EnvVar] = Field(default_factory=list, description="Extra environment of the Flink containers.")
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=256, description="Extra environment of the Flink containers (64 KiB in all)."
+    )
+    @field_validator("env")
+    @classmethod
+    def _env_fits(cls, env: list[EnvVar]) -> list[EnvVar]:
+        size = encoded_size({e.name: e.value for e in env})
+        if size > MAX_ENV_BYTES:
+            raise ValueError(f"{size} bytes in all, over the limit of {MAX_ENV_BYTES}")
+        return env
+
     code_config_map: str | None = Field(
         None,
         min_length=1,

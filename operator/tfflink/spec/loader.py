@@ -99,20 +99,100 @@ class LoadedJob:
         return (self.base_dir / entry.file).resolve() if entry and entry.file else None
 
 
-def load_job(path: str | Path) -> LoadedJob:
-    """Read and validate a job file; raise SpecError (the CLI exits 2)."""
-    p = Path(path)
+MAX_DOCUMENT_BYTES = 1 << 20  # a job file; data belongs in files the job reads
+MAX_NODES = 100_000  # YAML nodes after expanding aliases (an alias bomb expands to billions)
+MAX_DEPTH = 100  # nesting of mappings and sequences
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of ``root`` with every alias expanded, without expanding anything (memoised);
+    raises _TooBig past MAX_NODES or MAX_DEPTH and on a recursive alias."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    # iterative post-order walk: (node, depth, children done?)
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            total = 1
+            for child in _children(node):
+                total += sizes[id(child)]
+                if total > MAX_NODES:
+                    raise _TooBig(f"YAML aliases expand to more than {MAX_NODES} nodes (an alias bomb?)")
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise _TooBig("a YAML alias refers to a node that contains it (recursive alias)")
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"nested more than {MAX_DEPTH} levels deep")
+        on_path.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                raise _TooBig("a YAML alias refers to a node that contains it (recursive alias)")
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for kv in node.value for n in kv]
+    return []
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents whose expanded size or nesting is unbounded."""
+
+    def compose_document(self) -> yaml.Node | None:  # type: ignore[override]
+        node = super().compose_document()
+        if node is not None:
+            _expanded_size(node)
+        return node
+
+
+def load_yaml_documents(text: str, source: str) -> list[Any]:
+    """The non-empty YAML documents of ``text``; SpecError for invalid, huge or bomb-like YAML."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+        raise SpecError(source, [f"<document>: {len(text.encode('utf-8', 'surrogatepass'))} bytes, over the "
+                                 f"{MAX_DOCUMENT_BYTES}-byte limit of a job file"])  # fmt: skip
     try:
-        text = p.read_text()
-    except OSError as e:
-        raise SpecError(str(p), [f"cannot read job file: {e.strerror}"]) from None
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]  # noqa: S506 (safe loader)
+    except _TooBig as e:
+        raise SpecError(source, [f"<document>: {e}"]) from None
+    except RecursionError:
+        raise SpecError(source, [f"<document>: nested more than {MAX_DEPTH} levels deep"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise SpecError(str(p), [f"{where}invalid YAML: {problem}"]) from None
+        raise SpecError(source, [f"{where}invalid YAML: {problem}"]) from None
+
+
+def load_job(path: str | Path) -> LoadedJob:
+    """Read and validate a job file; raise SpecError (the CLI exits 2)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_DOCUMENT_BYTES + 1)
+        text = raw.decode("utf-8")
+    except OSError as e:
+        raise SpecError(str(p), [f"cannot read job file: {e.strerror}"]) from None
+    except UnicodeDecodeError as e:
+        raise SpecError(str(p), [f"<document>: not UTF-8 text (byte {e.start})"]) from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise SpecError(str(p), [f"<document>: over the {MAX_DOCUMENT_BYTES}-byte limit of a job file"])
+    docs = load_yaml_documents(text, str(p))
     if len(docs) != 1:
         raise SpecError(str(p), [f"<document>: expected one YAML document, found {len(docs)}"])
     return LoadedJob(job=parse_job(docs[0], str(p)), path=p.resolve(), base_dir=p.resolve().parent)

@@ -9,16 +9,48 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .base import _Model
 from .io import InputSpec, OutputSpec, SavedModelSpec
-from .kubernetes import KubernetesSpec, RunPolicy
+from .kubernetes import KubernetesSpec, RunPolicy, encoded_size
 from .quantity import MEMORY_PATTERN
 
 API_VERSION = "tfflink.dev/v1alpha1"
 KIND = "TFFlinkJob"
+
+# spec.properties reach every TF node process in one environment variable (TFFLINK_NODE),
+# and Linux refuses a single one over 128 KiB (E2BIG at every launch): half of that at most.
+MAX_PROPERTIES_BYTES = 64 << 10
+MAX_FLINK_CONFIGURATION_BYTES = 64 << 10
+
+_ADDRESSES = "the Flink cluster's addresses and ports are tfflink's, its clients and network rules rely on them"
+# Flink keys the runtime sets itself, each with the reason a job may not override it.
+RUNTIME_FLINK_KEYS: dict[str, str] = {
+    **dict.fromkeys((
+        "jobmanager.rpc.address", "jobmanager.rpc.port", "jobmanager.rpc.bind-port", "jobmanager.bind-host",
+        "rest.address", "rest.port", "rest.bind-address", "rest.bind-port", "blob.server.port",
+        "taskmanager.host", "taskmanager.bind-host", "taskmanager.rpc.port", "taskmanager.rpc.bind-port",
+        "taskmanager.data.port", "taskmanager.data.bind-port",
+    ), _ADDRESSES),
+    "restart-strategy": "failover is tfflink's (spec.failover), Flink must not restart tasks on its own",
+    "taskmanager.numberoftaskslots": "set spec.flink.taskSlots",
+    "jobmanager.memory.process.size": "set spec.flink.jobManager.memory",
+    "taskmanager.memory.process.size": "set spec.flink.taskManager.memory",
+    "python.executable": "the TF nodes run with the runtime's own Python",
+    "python.client.executable": "the TF nodes run with the runtime's own Python",
+    "parallelism.default": "each operator's parallelism is tfflink's (a role's replicas)",
+}  # fmt: skip
+
+
+def runtime_flink_key(key: str) -> str | None:
+    """Why ``key`` is the runtime's (None if a job may set it); prefixes cover sub-keys."""
+    k = key.strip().lower()
+    for owned, reason in RUNTIME_FLINK_KEYS.items():
+        if k == owned or k.startswith(owned + "."):
+            return reason
+    return None
 
 
 class Mode(str, Enum):
@@ -101,8 +133,24 @@ class FlinkSpec(_Model):
     job_manager: Resources = Field(default_factory=Resources)
     task_manager: Resources = Field(default_factory=lambda: Resources(memory="2g", cpu=0.5))
     configuration: dict[str, str] = Field(
-        default_factory=dict, description="Extra Flink configuration (config.yaml keys)."
+        default_factory=dict,
+        max_length=512,
+        description=(
+            "Extra Flink configuration (config.yaml keys). Keys tfflink sets itself (addresses, ports, "
+            "restart strategy, slots, process memory, Python, default parallelism) are refused."
+        ),
     )
+
+    @field_validator("configuration")
+    @classmethod
+    def _no_runtime_keys(cls, conf: dict[str, str]) -> dict[str, str]:
+        refused = [f"{k!r}: {reason}" for k in conf if (reason := runtime_flink_key(k))]
+        if refused:
+            raise ValueError("keys set by tfflink, not the job: " + "; ".join(refused))
+        size = encoded_size(conf)
+        if size > MAX_FLINK_CONFIGURATION_BYTES:
+            raise ValueError(f"{size} bytes in all, over the limit of {MAX_FLINK_CONFIGURATION_BYTES}")
+        return conf
 
 
 class Backoff(_Model):
@@ -151,7 +199,12 @@ class TFFlinkJobSpec(_Model):
     entry: Entry | None = Field(None, description="The TF function (batch, stream); inference mode runs none.")
     roles: Roles
     properties: dict[str, str] = Field(
-        default_factory=dict, description="Strings handed to the function (context.get_property)."
+        default_factory=dict,
+        max_length=1000,
+        description=(
+            "Strings handed to the function (context.get_property); at most 64 KiB in all (they reach "
+            "every node process in its environment). Pass bigger data as files."
+        ),
     )
     checkpoint_dir: str | None = Field(
         None, min_length=1, description="Where TF writes checkpoints (context.get_checkpoint_dir); relative to the job file."
@@ -163,6 +216,17 @@ class TFFlinkJobSpec(_Model):
     input: InputSpec | None = Field(None, description="Rows fed to the workers (stream, inference).")
     output: OutputSpec | None = Field(None, description="File sink for what the workers write.")
     saved_model: SavedModelSpec | None = Field(None, description="The model of inference mode.")
+
+    @field_validator("properties")
+    @classmethod
+    def _properties_fit(cls, props: dict[str, str]) -> dict[str, str]:
+        size = encoded_size(props)
+        if size > MAX_PROPERTIES_BYTES:
+            raise ValueError(
+                f"{size} bytes in all, over the limit of {MAX_PROPERTIES_BYTES} (they reach every "
+                "node process in one environment variable; pass bigger data as a file)"
+            )
+        return props
 
     @model_validator(mode="after")
     def _mode_fields(self) -> TFFlinkJobSpec:

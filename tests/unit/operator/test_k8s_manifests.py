@@ -51,14 +51,15 @@ def test_taskmanagers_are_sized_to_fit_am_ps_and_workers() -> None:
 
 def test_flink_configuration_has_addresses_memory_and_user_overrides() -> None:
     ref = job_ref(flink={"jobManager": {"memory": "2Gi", "cpu": 1},
-                         "configuration": {"restart-strategy.type": "fixed-delay", "state.backend": "rocksdb"}})
+                         "configuration": {"heartbeat.timeout": "20000", "state.backend": "rocksdb"}})
     conf = yaml.safe_load(m.config_map(ref)["data"]["config.yaml"])
     assert conf["jobmanager.rpc.address"] == "mnist-jobmanager"
     assert conf["rest.port"] == "8081"
     assert conf["jobmanager.memory.process.size"] == "2g"
     assert conf["taskmanager.memory.process.size"] == "2g"
     assert conf["state.backend"] == "rocksdb"
-    assert conf["restart-strategy.type"] == "fixed-delay"
+    assert conf["heartbeat.timeout"] == "20000"
+    assert conf["restart-strategy.type"] == "none", "failover is ours (the spec refuses restart-strategy.*)"
 
 
 def test_memory_units_translate_for_flink_and_kubernetes() -> None:
