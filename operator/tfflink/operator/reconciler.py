@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -110,6 +111,8 @@ async def execute(deps: Deps, ref: JobRef, action: Action, status: TFFlinkJobSta
         await deps.api.delete_job(ref.namespace, ref.name)
 
 
+REFUSED = (403, 422)  # forbidden (Pod Security, quota, RBAC) and invalid objects
+
 # An action repeated this soon is skipped: its effects are still on their way to the indexes.
 IN_FLIGHT_SECONDS = {"Deploy": 5.0, "Submit": 5.0, "Teardown": 1.0, "DeleteJob": 5.0}
 
@@ -127,6 +130,20 @@ class JobLoop:
     async def _write(self, status: TFFlinkJobStatus) -> None:
         await self.deps.api.patch_status(*self.key, status.to_body())
         self.status = status  # before any action runs: a failed action never re-decides
+
+    async def _refused(self, e: ApiException) -> None:
+        """The API server refused an object (422, a Pod Security or quota 403): Failed, with its words."""
+        try:
+            why = str(json.loads(e.body or "{}").get("message") or e.reason)
+        except (ValueError, AttributeError):
+            why = str(e.reason)
+        st = self.status.model_copy(deep=True)
+        st.phase, st.reason, st.message = "Failed", "Refused", f"the API server refused the session cluster: {why}"[:2000]
+        st.intent = None
+        st.completion_time = now_rfc3339()
+        st.set_condition("Failed", True, st.reason, st.message, st.completion_time)
+        await self._write(st)
+        self.post(Event("Warning", st.reason, st.message))
 
     async def step(self, facts: Iterable[ObjectFact]) -> float:
         """One pass; returns how long to wait before the next one."""
@@ -160,7 +177,13 @@ class JobLoop:
                 continue
             log.info("%s/%s: %s attempt=%s", ns, name, action.kind, action.attempt,
                      extra={"job": f"{ns}/{name}", "action": action.kind})  # fmt: skip
-            await execute(deps, ref, action, self.status)
+            try:
+                await execute(deps, ref, action, self.status)
+            except ApiException as e:
+                if e.status not in REFUSED or action.kind not in ("Deploy", "Submit"):
+                    raise
+                await self._refused(e)  # admission said no: a retry gets the same answer
+                return 0.5
             self.recent[action] = now  # after success: a failed action is retried on the next pass
         deps.metrics.phase(self.key, plan.status.phase)
         poll = deps.config.poll_seconds

@@ -71,3 +71,15 @@ def test_the_am_address_is_trusted_only_at_a_current_taskmanager_pod() -> None:
     for bad in ("10.88.0.8:41234", "10.88.0.9:41234", "169.254.169.254:80", "10.88.0.7:80/latest/meta-data",
                 "kubernetes.default:443", "10.88.0.7:99999", "", None):
         assert trusted_am_address(bad, facts, 2) is None, bad
+
+
+def test_pods_refused_by_admission_fail_the_job_at_once() -> None:
+    from tfflink.backends.kubernetes.observe import fact, observe
+
+    dep = {"metadata": {"name": "j-taskmanager-1", "labels": {"tfflink.dev/component": "taskmanager", "tfflink.dev/attempt": "1"}},
+           "spec": {"replicas": 1},
+           "status": {"conditions": [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                      "message": 'pods "j-taskmanager-1-x" is forbidden: violates PodSecurity "restricted:latest"'}]}}  # fmt: skip
+    obs = observe([fact("Deployment", dep)], attempt=1)
+    assert obs.failure is not None and not obs.failure.retryable and obs.failure.reason == "PodsRefused"
+    assert "violates PodSecurity" in obs.failure.message

@@ -118,6 +118,16 @@ def last_error_line(text: str) -> str:
     return error_line(text) if lines else ""
 
 
+def replica_failure(deployment: Mapping[str, Any]) -> Failure | None:
+    """Pods the API server refuses (Pod Security, quota, a webhook): no restart can fix that."""
+    name = (deployment.get("metadata") or {}).get("name", "?")
+    for cond in (deployment.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            why = str(cond.get("message") or cond.get("reason") or "pods refused")[:MAX_MESSAGE]
+            return Failure("PodsRefused", f"deployment {name}: {why}", retryable=False)
+    return None
+
+
 def pod_ready(pod: Mapping[str, Any]) -> bool:
     conds = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
@@ -146,7 +156,7 @@ def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
     if kind == "Deployment":
         return ObjectFact(
             **base, ready=int((body.get("status") or {}).get("readyReplicas") or 0),
-            wanted=int((body.get("spec") or {}).get("replicas") or 0),
+            wanted=int((body.get("spec") or {}).get("replicas") or 0), failure=replica_failure(body),
         )  # fmt: skip
     state, message = job_state(body)
     failure = Failure("SubmissionFailed", f"submitter {base['name']}: {message}") if state == "Failed" else None
@@ -171,6 +181,8 @@ def observe(
         gone = [name for a, name in deleted_pods if a == attempt]
         if gone:
             failure = Failure("PodDeleted", f"pod {gone[0]} was deleted")
+    if failure is None:
+        failure = next((d.failure for d in deps.values() if d.failure), None)
     sub_pods = [f for f in cur if f.kind == "Pod" and f.component == n.SUBMITTER]
     if failure is None and subs and subs[0].failure:
         failure = subs[0].failure
