@@ -192,6 +192,7 @@ def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
         ("rbac.authorization.k8s.io", "roles"): {"create", "deletecollection"},
         ("rbac.authorization.k8s.io", "rolebindings"): {"create", "deletecollection"},
         ("networking.k8s.io", "networkpolicies"): {"create", "deletecollection"},
+        ("networking.k8s.io", "ingresses"): {"create", "deletecollection"},
     }
     for verbs in cluster.values():
         assert "*" not in verbs
@@ -203,12 +204,14 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
     from tfflink.spec import parse_job
 
     doc = yaml.safe_load((ROOT / "examples" / "linear" / "job.yaml").read_text())
+    doc["spec"]["kubernetes"] = {"ingress": {"host": "flink.example.com"}}  # every optional object too
     ref = manifests.JobRef(name="linear", namespace="default", uid="u", job=parse_job(doc))
     rules = _rules(render(helm, tmp_path))
     plural = {"ConfigMap": ("", "configmaps"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),
               "Role": ("rbac.authorization.k8s.io", "roles"), "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
               "Deployment": ("apps", "deployments"), "Job": ("batch", "jobs"),
-              "NetworkPolicy": ("networking.k8s.io", "networkpolicies")}  # fmt: skip
+              "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+              "Ingress": ("networking.k8s.io", "ingresses")}  # fmt: skip
     objs = manifests.job_objects(ref) + manifests.cluster_objects(ref, 0) + [manifests.submitter_job(ref, 0)]
     for o in objs:
         assert "create" in rules[plural[o["kind"]]], o["kind"]

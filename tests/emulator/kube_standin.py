@@ -52,6 +52,7 @@ RESOURCES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "rbac.authorization.k8s.io/v1/roles": ("Role", True, ()),
     "rbac.authorization.k8s.io/v1/rolebindings": ("RoleBinding", True, ()),
     "networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", True, ()),
+    "networking.k8s.io/v1/ingresses": ("Ingress", True, ("status",)),
     "events.k8s.io/v1/events": ("Event", True, ()),
     "tfflink.dev/v1alpha1/tfflinkjobs": ("TFFlinkJob", True, ("status",)),
 }

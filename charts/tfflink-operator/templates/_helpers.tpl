@@ -58,7 +58,7 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   create it only if it holds those verbs itself, hence get/patch/update on configmaps.
 - Events: kopf posts them on the TFFlinkJob.
 - per job: a NetworkPolicy (created, deleted by label): only the job's pods and the operator
-  reach its Flink and TF ports.
+  reach its Flink and TF ports; an Ingress to the Flink UI when spec.kubernetes.ingress is set.
 */}}
 {{- define "tfflink-operator.rules" -}}
 - apiGroups: ["tfflink.dev"]
@@ -95,6 +95,6 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   resources: ["roles", "rolebindings"]
   verbs: ["create", "deletecollection"]
 - apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies"]
+  resources: ["networkpolicies", "ingresses"]
   verbs: ["create", "deletecollection"]
 {{- end }}

@@ -70,6 +70,21 @@ class EnvVar(_Model):
         return name
 
 
+class IngressSpec(_Model):
+    """An Ingress to the Flink web UI of the job's session cluster.
+
+    The UI is Flink's REST API, which can also submit and cancel jobs: expose it only behind an
+    authenticating ingress (annotations) or on an internal class.
+    """
+
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                      description="Host name the UI is served on.")  # fmt: skip
+    path: str = Field("/", pattern=r"^/", max_length=256, description="Path prefix.")
+    class_name: str | None = Field(None, max_length=253, description="IngressClass to use.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations (auth, TLS...).")
+    tls_secret_name: str | None = Field(None, max_length=253, description="Secret with the TLS certificate for host.")
+
+
 class KubernetesSpec(_Model):
     """How the Flink session cluster's pods look on Kubernetes."""
 
@@ -143,6 +158,7 @@ class KubernetesSpec(_Model):
     submitter_pod_template: dict[str, Any] | None = Field(
         None, json_schema_extra=_TEMPLATE_SCHEMA, description="Merged after podTemplate onto the submitter pod."
     )
+    ingress: IngressSpec | None = Field(None, description="Serve the Flink web UI through an Ingress.")
     startup_deadline_seconds: int = Field(
         600,
         ge=10,

@@ -191,3 +191,17 @@ def test_pods_meet_pod_security_restricted(ref: m.JobRef) -> None:
         c = pod["containers"][0]["securityContext"]
         assert c["allowPrivilegeEscalation"] is False and c["capabilities"] == {"drop": ["ALL"]}
     assert m.jobmanager_deployment(ref, 1)["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_an_ingress_serves_the_flink_ui_only_when_asked() -> None:
+    assert m.ingress(job_ref()) is None
+    ref = job_ref(kubernetes={"ingress": {"host": "flink.example.com", "className": "internal",
+                                          "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://auth"},
+                                          "tlsSecretName": "flink-tls"}})  # fmt: skip
+    ing = m.ingress(ref)
+    assert ing is not None and ing in m.job_objects(ref)
+    (rule,) = ing["spec"]["rules"]
+    assert rule["host"] == "flink.example.com" and ing["spec"]["ingressClassName"] == "internal"
+    assert rule["http"]["paths"][0]["backend"] == {"service": {"name": "mnist-jobmanager", "port": {"number": 8081}}}
+    assert ing["spec"]["tls"] == [{"hosts": ["flink.example.com"], "secretName": "flink-tls"}]
+    assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"] == "https://auth"

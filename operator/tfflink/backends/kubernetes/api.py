@@ -69,6 +69,7 @@ class KubeApi:
             "Deployment": self.apps.create_namespaced_deployment,
             "Job": self.batch.create_namespaced_job,
             "NetworkPolicy": self.net.create_namespaced_network_policy,
+            "Ingress": self.net.create_namespaced_ingress,
         }[kind]
 
     async def create(self, obj: Obj, *, refresh: bool = False) -> bool:
@@ -107,6 +108,7 @@ class KubeApi:
             self._call(self.rbac.delete_collection_namespaced_role, namespace, label_selector=sel),
             self._call(self.rbac.delete_collection_namespaced_role_binding, namespace, label_selector=sel),
             self._call(self.net.delete_collection_namespaced_network_policy, namespace, label_selector=sel),
+            self._call(self.net.delete_collection_namespaced_ingress, namespace, label_selector=sel),
             self._call(self.core.delete_namespaced_service, n.jobmanager_service(job), namespace),
             return_exceptions=True,
         )

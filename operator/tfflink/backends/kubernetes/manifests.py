@@ -237,6 +237,7 @@ def network_policy(ref: JobRef) -> Obj:
     boundary. Egress stays open (object stores, HDFS). Needs a CNI that enforces policies.
     """
     own = {"podSelector": {"matchLabels": {n.JOB: ref.name}}}
+    ui_from = [{"namespaceSelector": {}}] if ref.job.spec.kubernetes.ingress else []  # the ingress controller
     operator = {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)}}
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -248,11 +249,29 @@ def network_policy(ref: JobRef) -> Obj:
             "ingress": [
                 {"from": [own]},
                 # Flink REST on the JobManager; the AM's /status on a TaskManager (a free port).
-                {"from": [operator], "ports": [{"protocol": "TCP", "port": n.FLINK_REST_PORT}]},
+                {"from": [operator, *ui_from], "ports": [{"protocol": "TCP", "port": n.FLINK_REST_PORT}]},
                 {"from": [operator], "ports": [{"protocol": "TCP", "port": 1024, "endPort": 65535}]},
             ],
         },
     }
+
+
+def ingress(ref: JobRef) -> Obj | None:
+    """The Flink web UI behind an Ingress, when the spec asks for one."""
+    ing = ref.job.spec.kubernetes.ingress
+    if ing is None:
+        return None
+    meta = _meta(ref, n.jobmanager_service(ref.name), n.common_labels(ref.name))
+    if ing.annotations:
+        meta["annotations"] = dict(ing.annotations)
+    backend = {"service": {"name": n.jobmanager_service(ref.name), "port": {"number": n.FLINK_REST_PORT}}}
+    spec: Obj = {"rules": [{"host": ing.host, "http": {"paths": [
+        {"path": ing.path, "pathType": "Prefix", "backend": backend}]}}]}  # fmt: skip
+    if ing.class_name:
+        spec["ingressClassName"] = ing.class_name
+    if ing.tls_secret_name:
+        spec["tls"] = [{"hosts": [ing.host], "secretName": ing.tls_secret_name}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
 
 
 def _pod_spec(ref: JobRef, container: Obj, *, with_token: bool) -> Obj:
@@ -422,7 +441,9 @@ def job_objects(ref: JobRef) -> list[Obj]:
     sa = service_account(ref)
     objs = [config_map(ref), rendezvous_config_map(ref)]
     objs += [sa] if sa else []
-    return objs + [role(ref), role_binding(ref), jobmanager_service(ref), network_policy(ref)]
+    objs += [role(ref), role_binding(ref), jobmanager_service(ref), network_policy(ref)]
+    ing = ingress(ref)
+    return objs + ([ing] if ing else [])
 
 
 def cluster_objects(ref: JobRef, attempt: int) -> list[Obj]:
