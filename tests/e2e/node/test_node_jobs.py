@@ -28,6 +28,8 @@ JOB_TIMEOUT = 420  # one job on a 2-CPU node: ~1.5 min; cold pods and restarts t
 @pytest.fixture(scope="module")
 def k(node_cluster: Node) -> Iterator[Node]:
     node_cluster.namespace(NS)
+    # Every pod of every job here must pass Pod Security "restricted" (or the job would fail).
+    node_cluster.kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
     yield node_cluster
 
 
