@@ -123,6 +123,8 @@ def test_linear_trains_in_real_pods_and_its_model_predicts(k: Node) -> None:
                or tfj(k, "linear")["status"]["phase"] == "Succeeded", "the AM's per-role counts in the status", 120)  # fmt: skip
     pods = {p["metadata"]["labels"]["tfflink.dev/component"] for p in k.get("pods", ns=NS, selector="tfflink.dev/job=linear")}
     assert {"jobmanager", "taskmanager"} <= pods
+    pol = k.get("networkpolicy", "linear-network", NS)
+    assert pol["spec"]["podSelector"] == {"matchLabels": {"tfflink.dev/job": "linear"}}, pol
     st = wait_phase(k, "linear", "Succeeded")
     assert st["restartCount"] == 0 and st["flinkJobId"]
     data = claim_dir(k) / "linear"
