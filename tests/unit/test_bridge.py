@@ -130,8 +130,8 @@ def test_a_restarted_reader_reconnects_and_a_dead_node_unblocks_the_writer(tmp_p
 
     reader = threading.Thread(target=restarted, daemon=True)
     reader.start()
-    for i in range(1000):
-        server.put((i,))
+    for i in range(1000):  # ~1 MB: more than the socket buffers, so the crash is noticed mid-stream
+        server.put((i, "x" * 1000))
     server.end(timeout=10)
     reader.join(10)  # end() returns once the rows are sent; the reader may still be reading them
     assert seen and seen[-1] == 999, "the restarted reader gets the rest and the end"

@@ -41,6 +41,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,11 @@ QUEUE_BATCHES = 8
 MAX_FRAME = 16 << 20  # bytes of one frame's payload; a longer header ends the connection
 MAX_COLUMNS = 1 << 14
 
-# Row batches are columnar: ``<II`` (rows, columns), then per column a tag and its bytes.
-_COLS = struct.Struct("<II")
+# A row batch: ``<IIc`` (rows, columns, layout). Layout ``d``/``q``: every value a float64 /
+# int64, row-major; layout ``C``: per column a tag (``d``, ``q``, ``j`` for JSON) and its bytes.
+_COLS = struct.Struct("<IIc")
 _COL = struct.Struct("<cI")
-INT64, FLOAT64, JSON = b"q", b"d", b"j"
+INT64, FLOAT64, JSON, COLUMNS = b"q", b"d", b"j", b"C"
 _NATIVE = sys.byteorder == "little"
 
 
@@ -110,11 +112,21 @@ def _encode_column(col: tuple[Any, ...]) -> tuple[bytes, bytes]:
 def encode_rows(rows: list[Any]) -> bytes:
     """A batch of equal-length rows (tuples or lists) as typed columns."""
     if not rows:
-        return _COLS.pack(0, 0)
+        return _COLS.pack(0, 0, COLUMNS)
     width = len(rows[0])
     if not width or any(len(r) != width for r in rows):
         raise ValueError("every row of a batch must have the same (non-zero) number of values")
-    parts = [_COLS.pack(len(rows), width)]
+    kinds = set(map(type, chain.from_iterable(rows)))
+    if kinds == {float} or kinds == {int}:  # the common case: one block, no transposing
+        try:
+            a = array("d" if kinds == {float} else "q", chain.from_iterable(rows))
+        except OverflowError:
+            pass  # an int beyond int64: per column below (JSON keeps it exact)
+        else:
+            if not _NATIVE:
+                a.byteswap()
+            return _COLS.pack(len(rows), width, a.typecode.encode()) + a.tobytes()
+    parts = [_COLS.pack(len(rows), width, COLUMNS)]
     for col in zip(*rows):
         tag, data = _encode_column(col)
         parts += [_COL.pack(tag, len(data)), data]
@@ -124,9 +136,20 @@ def encode_rows(rows: list[Any]) -> bytes:
 def decode_rows(data: bytes) -> list[tuple[Any, ...]]:
     """The rows :func:`encode_rows` wrote; BridgeProtocolError for anything malformed."""
     try:
-        n, width = _COLS.unpack_from(data)
+        n, width, layout = _COLS.unpack_from(data)
         if width > MAX_COLUMNS or (width == 0 and n):
             raise BridgeProtocolError(f"row batch: {width} columns")
+        if layout in (INT64, FLOAT64):
+            a = array(layout.decode())
+            if len(data) - _COLS.size != n * width * a.itemsize:
+                raise BridgeProtocolError("row batch: size does not match rows x columns")
+            a.frombytes(data[_COLS.size :])
+            if not _NATIVE:
+                a.byteswap()
+            flat = iter(a.tolist())
+            return list(zip(*[flat] * width))
+        if layout != COLUMNS:
+            raise BridgeProtocolError(f"row batch: unknown layout {layout!r}")
         pos, cols = _COLS.size, []
         for _ in range(width):
             tag, size = _COL.unpack_from(data, pos)
