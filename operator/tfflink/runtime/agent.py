@@ -236,7 +236,8 @@ class NodeAgent:
         """Join the current cluster version (a fresh port each time: the old one may linger)."""
         while True:
             self.port = free_port()
-            self.address = f"{node_host()}:{self.port}"
+            host = node_host()
+            self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"  # IPv6 pod IPs
             reply = self._ask("register", self.role, self.index, self.address, self.version)
             if self._follow(reply) != RESTART:
                 self.version = int(reply["version"])
