@@ -171,3 +171,20 @@ def test_submit_work_dir_is_private_by_default(tmp_path: Path) -> None:
         os.chown(other, 65534, 65534)
         with pytest.raises(SubmitError, match="belongs to another user"):
             private_workdir(other)
+
+
+def test_each_submission_gets_its_own_token_unless_one_is_given(tmp_path: Path) -> None:
+    from tfflink.cli.main import build_parser
+    from tfflink.runtime.config import RuntimeConfig
+
+    loaded = load_job(write(tmp_path, yaml.safe_dump(job_doc())))
+    a = RuntimeConfig.from_loaded(loaded, rendezvous="file:///x", submission="a")
+    b = RuntimeConfig.from_loaded(loaded, rendezvous="file:///x", submission="b")
+    assert len(a.token) >= 40 and a.token != b.token and a.token not in repr(a)
+    assert RuntimeConfig.from_json(a.to_json()).token == a.token, "it travels with the config"
+    assert RuntimeConfig.from_loaded(loaded, rendezvous="file:///x", submission="c", token="t" * 20).token == "t" * 20
+    args = build_parser().parse_args(["submit", "job.yaml", "--token-file", "/run/secrets/am-token"])
+    assert args.token_file == "/run/secrets/am-token"
+    r = tfflink("submit", str(tmp_path / "job.yaml"), "--flink-address", "127.0.0.1:1", "--rendezvous", "file:///x",
+                "--token-file", str(tmp_path / "missing"))  # fmt: skip
+    assert r.returncode == 2 and "cannot read --token-file" in r.stderr

@@ -88,9 +88,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
     loaded = _load_submitted(args.job, args.base_dir)
     import uuid  # noqa: PLC0415
 
+    token = None
+    if args.token_file:  # e.g. a mounted Secret; default: a fresh random token
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as e:
+            _err(f"cannot read --token-file {args.token_file}: {e.strerror}")
+            return EXIT_INVALID
+        if len(token) < 16:
+            _err(f"--token-file {args.token_file}: the token must have at least 16 characters")
+            return EXIT_INVALID
     cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous,  # type: ignore[arg-type]
                                     submission=args.submission or uuid.uuid4().hex[:12],
-                                    restarts_done=args.restarts_done)  # fmt: skip
+                                    restarts_done=args.restarts_done, token=token)  # fmt: skip
     import tempfile  # noqa: PLC0415
 
     # A private directory of our own unless given: it briefly holds the token (never a fixed
@@ -178,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base-dir", help="resolve the job's relative paths here (default: the job file's directory)")
     s.add_argument("--restarts-done", type=int, default=0, help="restarts this run already spent (the AM's budget)")
     s.add_argument("--result-file", help="also write the result JSON here (a pod's termination message)")
+    s.add_argument("--token-file", help="the AM's secret token for this submission (default: a new random one)")
     s.set_defaults(fn=cmd_submit)
 
     x = sub.add_parser("flink-exec", help="(pods) write FLINK_CONF_DIR from the image's Flink and --config-dir, exec CMD")
