@@ -41,7 +41,7 @@ have() {
 timed() {  # timed NAME cmd...: run, then log the wall time
   local name=$1; shift
   local t0=$SECONDS
-  "$@"
+  "$@" || return $?
   log "$name built in $((SECONDS - t0)) s"
   echo "$name $((SECONDS - t0))" >>"$TOOLS_DIR/build-times.txt"
 }
