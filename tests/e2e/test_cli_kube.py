@@ -4,7 +4,8 @@ Reuses test_controlplane.py's module fixtures (this module gets its own control 
 and operator process): the code ConfigMap and the TFFlinkJob are created through the real API
 server, the operator mounts the ConfigMap into the pods, the garbage collector deletes it with
 the job, RBAC refusals come back as one line, and a refused apply leaves nothing behind.
-(``tfflink logs`` and ``tfflink ui`` need running containers: kwok runs none.)
+(kwok runs no containers, so ``tfflink logs`` and ``tfflink ui`` are checked for their one-line
+errors here; their pure parts are unit-tested in tests/unit/test_cli_kube.py.)
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
-from controlplane import kubeconfig
+from controlplane import free_port, kubeconfig
 from test_controlplane import NS, Cluster, cluster, helm_install, k, wait_for  # noqa: F401  (module fixtures)
 from tools import ROOT
 
@@ -28,11 +31,15 @@ from tfflink.backends.kubernetes import names as n
 pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(120)]
 
 
-def tfflink(kc: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real command line, as a user runs it: KUBECONFIG points at the tier's kubeconfig."""
+def cli_env(kc: Path) -> dict[str, str]:
     env = {key: v for key, v in os.environ.items() if not key.startswith("KUBERNETES_")}
     env["KUBECONFIG"] = str(kc)
-    return subprocess.run([sys.executable, "-m", "tfflink", *args], cwd=ROOT, env=env, capture_output=True,
+    return env
+
+
+def tfflink(kc: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command line, as a user runs it: KUBECONFIG points at the tier's kubeconfig."""
+    return subprocess.run([sys.executable, "-m", "tfflink", *args], cwd=ROOT, env=cli_env(kc), capture_output=True,
                           text=True, timeout=60)  # fmt: skip
 
 
@@ -94,6 +101,9 @@ def test_submit_delivers_the_code_and_applies_the_job(k: Cluster) -> None:
     assert cm2 is not None and cm2["metadata"]["ownerReferences"] == cm["metadata"]["ownerReferences"]
 
     assert "not found in namespace" in one_line_error(tfflink(kc, "status", "nope", "-n", NS))
+    if phase == "Failed":  # the operator refused the example's pod-local checkpointDir: no cluster
+        assert "has no TaskManager pods" in one_line_error(tfflink(kc, "logs", "linear", "-n", NS))
+        assert "has no JobManager Service linear-jobmanager" in one_line_error(tfflink(kc, "ui", "linear", "-n", NS))
 
 
 def test_code_is_mounted_in_the_pods_and_collected_with_the_job(k: Cluster, tmp_path: Path) -> None:
@@ -107,6 +117,22 @@ def test_code_is_mounted_in_the_pods_and_collected_with_the_job(k: Cluster, tmp_
     assert volumes[manifests.CODE_VOLUME]["configMap"]["name"] == "mounted-code", volumes
     mounts = pod["containers"][0]["volumeMounts"]
     assert any(m["name"] == manifests.CODE_VOLUME and m["mountPath"] == "/opt/tfflink/job" for m in mounts), mounts
+
+    # kwok runs no containers (no kubelet serves logs or port-forwards): still one line each, quickly
+    wait_for(lambda: [p for p in k.owned("mounted", n.TASKMANAGER) if p["status"].get("phase") == "Running"],
+             "a Running TaskManager pod (kwok)")  # fmt: skip
+    kc = k.cp.kubeconfig
+    assert one_line_error(tfflink(kc, "logs", "mounted", "-n", NS)).startswith("tfflink: error: Kubernetes API: ")
+    line = one_line_error(tfflink(kc, "ui", "mounted", "-n", NS, "--port", str(free_port())))
+    assert line.startswith("tfflink: error: kubectl port-forward ended (1): "), line
+    # -f keeps trying the pod (saying why once) until Ctrl-C, which ends it quietly
+    follow = subprocess.Popen([sys.executable, "-m", "tfflink", "logs", "mounted", "-n", NS, "-f"], cwd=ROOT,
+                              env=cli_env(kc), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(6)
+    follow.send_signal(signal.SIGINT)
+    out, err = follow.communicate(timeout=15)
+    assert follow.returncode == 0 and out == "" and "Traceback" not in err, err
+    assert err.count("tfflink: warning: pod mounted-taskmanager-1-") == 1, err
 
     k.kubectl("-n", NS, "delete", "tfflinkjob", "mounted", "--wait=true", "--timeout=60s")
     wait_for(lambda: config_map(k, "mounted-code") is None, "the garbage collector deletes mounted-code", 60)

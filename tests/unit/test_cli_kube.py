@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes.client import ApiException
+from kubernetes.client.exceptions import ForbiddenException, NotFoundException
 
 from tfflink.backends.kubernetes import manifests
 from tfflink.backends.kubernetes import names as n
@@ -211,7 +212,9 @@ def test_dry_run_prints_and_creates_nothing(tmp_path: Path, capsys: pytest.Captu
 
 
 def api_error(status: int, name: str = "") -> ApiException:
-    e = ApiException(status=status, reason={404: "Not Found", 403: "Forbidden", 422: "Unprocessable Entity"}[status])
+    """As the client raises them: NotFoundException, ForbiddenException... (ApiException subclasses)."""
+    cls = {404: NotFoundException, 403: ForbiddenException}.get(status, ApiException)
+    e = cls(status=status, reason={404: "Not Found", 403: "Forbidden", 422: "Unprocessable Entity"}[status])
     e.body = json.dumps({"kind": "Status", "message": f"boom {status}", "details": {"name": name} if name else {}})
     return e
 
@@ -248,13 +251,15 @@ class FakeCustom:
     def get_namespaced_custom_object(self, g: str, v: str, ns: str, plural: str, name: str, **_: Any) -> Any:
         if not self.exists:
             raise api_error(404, name)
-        return {"metadata": {"name": name, "uid": "old"}}
+        return {"metadata": {"name": name, "uid": "uid-1"}}
 
     def patch_namespaced_custom_object(self, g: str, v: str, ns: str, plural: str, name: str, body: Any, **kw: Any) -> Any:
         self.calls.append(("apply", (body, kw)))
         if self.fail_apply:
             raise api_error(422)
-        return {"metadata": {"name": name, "uid": "uid-1"}}
+        created, self.exists = not self.exists, True
+        # the client deserializes only a 200 body: a 201 Created (a new object) comes back as None
+        return None if created else {"metadata": {"name": name, "uid": "uid-1"}}
 
     def delete_namespaced_custom_object(self, g: str, v: str, ns: str, plural: str, name: str, **_: Any) -> None:
         self.calls.append(("delete", name))
@@ -281,6 +286,9 @@ def test_apply_creates_the_config_map_then_the_job_then_owns_it() -> None:
     patch, content_type = core.calls[2][1]
     assert patch == {"metadata": {"ownerReferences": [kube.owner_reference("linear", "uid-1")]}}
     assert content_type == "application/merge-patch+json"
+    core2 = FakeCore()
+    assert kube.apply(fake_kube(core2, custom), p) == (True, False)  # the job now exists: configured
+    assert core2.calls[2][1] == core.calls[2][1]
 
 
 def test_a_failed_apply_deletes_the_new_config_map() -> None:
@@ -455,3 +463,97 @@ def test_validate_does_not_import_the_kubernetes_client() -> None:
     r = subprocess.run([sys.executable, "-c", code, str(LINEAR / "job.yaml")], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT / "operator")})  # fmt: skip
     assert r.returncode == 0 and r.stdout.strip().endswith("False"), r.stdout + r.stderr
+
+
+# --- logs against a fake API: which pods, which container, what order, when a follow ends ----------
+
+
+class Obj:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
+def pod(name: str, *containers: str) -> Obj:
+    return Obj(metadata=Obj(name=name), spec=Obj(containers=[Obj(name=c) for c in containers]))
+
+
+class Stream:
+    def __init__(self, text: str) -> None:
+        self.data = text.encode()
+
+    def stream(self, n: int) -> Any:
+        yield from (self.data[i:i + 7] for i in range(0, len(self.data), 7))  # lines split anywhere
+
+    def release_conn(self) -> None:
+        pass
+
+
+class LogCore:
+    LOGS = {
+        "linear-taskmanager-2-a": "2026-01-01T00:00:02.000000000Z [worker-0] step 2\n"
+                                  "2026-01-01T00:00:03.000000000Z flink noise\n",
+        "linear-taskmanager-2-b": "2026-01-01T00:00:01.000000000Z [ps-0] up\n"
+                                  "2026-01-01T00:00:04.000000000Z [worker-1] step 4\n",
+    }  # fmt: skip
+
+    def __init__(self) -> None:
+        self.selectors: list[str] = []
+        self.reads: list[tuple[str, str | None, bool]] = []
+
+    def list_namespaced_pod(self, ns: str, label_selector: str, **_: Any) -> Obj:
+        self.selectors.append(label_selector)
+        return Obj(items=[pod("linear-taskmanager-2-b", "taskmanager", "sidecar"), pod("linear-taskmanager-2-a", "taskmanager")])
+
+    def read_namespaced_pod_log(self, name: str, ns: str, container: str | None = None, follow: bool = False,
+                                timestamps: bool = False, **_: Any) -> Any:  # fmt: skip
+        assert timestamps
+        self.reads.append((name, container, follow))
+        return Stream(self.LOGS[name]) if follow else self.LOGS[name]
+
+
+class JobCustom:
+    def __init__(self, *phases: str) -> None:
+        self.phases = list(phases)
+
+    def get_namespaced_custom_object(self, *a: Any, **kw: Any) -> Any:
+        phase = self.phases.pop(0) if len(self.phases) > 1 else self.phases[0]
+        return {"metadata": {"name": "linear"}, "status": {"phase": phase, "attempt": 2}}
+
+
+def test_logs_merge_the_current_attempts_taskmanagers_in_time_order(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    core = LogCore()
+    monkeypatch.setattr(kube, "connect", lambda args: kube.Kube(FakeApi(), core, JobCustom("Running"), "h", "e2e"))
+    rc, out, err = run_cli(capsys, "logs", "linear")
+    assert rc == 0, err
+    assert out == "[ps-0] up\n[worker-0] step 2\n[worker-1] step 4\n"
+    assert core.selectors == [kube.pod_selector("linear", 2)]
+    assert sorted(core.reads) == [("linear-taskmanager-2-a", "taskmanager", False),
+                                  ("linear-taskmanager-2-b", "taskmanager", False)]  # fmt: skip
+    rc, out, _ = run_cli(capsys, "logs", "linear", "--role", "worker", "--index", "1")
+    assert out == "[worker-1] step 4\n"
+
+
+def test_logs_follow_streams_every_pod_and_ends_with_the_job(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    core = LogCore()
+    monkeypatch.setattr(kube, "connect", lambda args: kube.Kube(FakeApi(), core, JobCustom("Running", "Succeeded"), "h", "e2e"))
+    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    rc, out, err = run_cli(capsys, "logs", "linear", "-f", "--role", "worker")
+    assert rc == 0, err
+    assert sorted(out.splitlines()) == ["[worker-0] step 2", "[worker-1] step 4"]  # each once
+    assert all(follow for _, _, follow in core.reads)
+    assert err == "tfflink: linear: Succeeded\n"
+
+
+def test_logs_before_the_cluster_exists(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    class NoAttempt(JobCustom):
+        def get_namespaced_custom_object(self, *a: Any, **kw: Any) -> Any:
+            return {"metadata": {"name": "linear"}, "status": {"phase": "Pending"}}
+
+    monkeypatch.setattr(kube, "connect", lambda args: kube.Kube(FakeApi(), LogCore(), NoAttempt(), "h", "e2e"))
+    rc, _, err = run_cli(capsys, "logs", "linear")
+    assert rc == 1 and err == ("tfflink: error: job linear has no TaskManager pods (phase Pending); nothing to show "
+                               "yet (tfflink status linear)\n")  # fmt: skip

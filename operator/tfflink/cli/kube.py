@@ -364,6 +364,10 @@ def connect(args: argparse.Namespace) -> Kube:
             raise CliError(f"no usable Kubernetes configuration ({where}): {e}") from None
         kubernetes.config.load_incluster_config(client_configuration=cfg)
     cfg.retries = 1  # one retry (a stale keep-alive connection), then the error
+    if not cfg.verify_ssl:  # insecure-skip-tls-verify: the user chose it; kubectl does not warn either
+        import urllib3  # noqa: PLC0415
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     if not log.isEnabledFor(logging.DEBUG):
         logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry warnings are not one line
     api = kubernetes.client.ApiClient(cfg)
@@ -424,7 +428,10 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 
 def _is_status(e: BaseException, code: int) -> bool:
-    return getattr(e, "status", None) == code and type(e).__name__ == "ApiException"
+    """An API answer with this HTTP status (the client raises subclasses: NotFoundException...)."""
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    return isinstance(e, ApiException) and e.status == code
 
 
 def get_job(kube: Kube, name: str) -> dict[str, Any]:
@@ -547,6 +554,8 @@ def apply(kube: Kube, p: Prepared) -> tuple[bool, bool]:
             _content_type=APPLY, _request_timeout=TIMEOUT,
         )  # fmt: skip
         job_done = True
+        if not isinstance(stored, dict) or not (stored.get("metadata") or {}).get("uid"):
+            stored = get_job(kube, p.name)  # the client maps only 200 (not 201 Created) to a body
         ref = owner_reference(p.name, stored["metadata"]["uid"])
         kube.core.patch_namespaced_config_map(cm_name, ns, {"metadata": {"ownerReferences": [ref]}},
                                               _content_type=MERGE, _request_timeout=TIMEOUT)  # fmt: skip
@@ -697,7 +706,15 @@ class LogPrinter:
     def __init__(self, keep: Callable[[str], bool], out: Any = None) -> None:
         self.keep, self.out = keep, out or sys.stdout
         self.last: dict[str, str] = {}
+        self.warned: set[str] = set()
         self.lock = threading.Lock()
+
+    def warn_once(self, msg: str) -> None:
+        """A stream's failure, said once (a follow retries the pod every few seconds)."""
+        with self.lock:
+            if msg not in self.warned:
+                self.warned.add(msg)
+                _warn(msg)
 
     def feed(self, pod: str, raw: str) -> None:
         """One line as the API returns it with timestamps=True: ``<RFC3339> <text>``."""
@@ -751,7 +768,7 @@ def _follow_pod(kube: Kube, pod: Any, printer: LogPrinter, stop: threading.Event
                 stop.wait(2)
                 continue
             if not _is_status(e, 404):
-                _warn(f"pod {pod.metadata.name}: {describe(e) or e}")
+                printer.warn_once(f"pod {pod.metadata.name}: {describe(e) or e}")
             return
         try:
             printer.stream(pod.metadata.name, resp.stream(8192))
@@ -792,7 +809,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 shown_attempt = attempt
             for pod in _pods(kube, args.name, attempt) if attempt else []:
                 t = streams.get(pod.metadata.name)
-                if t is None or not t.is_alive():  # new, or its stream ended (container restarted?)
+                # new, or its stream ended while the job goes on (its container restarted?)
+                if t is None or (not t.is_alive() and phase not in TERMINAL):
                     t = threading.Thread(target=_follow_pod, args=(kube, pod, printer, stop), daemon=True)
                     streams[pod.metadata.name] = t
                     t.start()

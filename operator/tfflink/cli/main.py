@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--status-file", help="write the final status as JSON here")
     r.set_defaults(fn=cmd_run)
 
-    s = sub.add_parser("submit", help="submit a job to a session cluster and print its Flink job id")
+    s = sub.add_parser("submit", help="submit a job: --kubernetes to your cluster (code as a ConfigMap), else to a "
+                       "Flink session cluster (the operator's submitter pod), printing its Flink job id")
     s.add_argument("job", help="path of job.yaml")
     s.add_argument("--flink-address", metavar="HOST:PORT", help="the session cluster (required without --kubernetes)")
     s.add_argument("--rendezvous", help="file:///dir or configmap://namespace/name (required without --kubernetes)")
