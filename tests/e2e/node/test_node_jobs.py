@@ -279,3 +279,31 @@ def test_a_pod_local_checkpoint_dir_fails_at_once_with_the_field(k: Node) -> Non
     assert st["reason"] == "InvalidSpec" and st["message"].startswith("spec.checkpointDir: /tmp/ckpt"), st
     assert not k.get("pods", ns=NS, selector="tfflink.dev/job=local-ckpt")
     delete_job(k, "local-ckpt")
+
+
+def test_code_delivered_by_tfflink_submit_kubernetes_with_status_and_logs(k: Node, tmp_path: Path) -> None:
+    """A user's own directory (job.yaml + train.py, not in the image) shipped by
+    `tfflink submit --kubernetes`; `tfflink status` and `tfflink logs --role worker --index 0`
+    read the job on the cluster as `tfflink run` shows it locally."""
+    (tmp_path / "train.py").write_text((ROOT / "examples" / "linear" / "train.py").read_text())
+    job = manifest("linear", name="shipped", checkpointDir="/data/shipped",
+                   runPolicy={"cleanupPolicy": "Keep"})[-1]  # fmt: skip
+    job["spec"]["entry"]["file"] = "train.py"  # relative: resolved in the shipped directory
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    env = {"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"}
+    cli = [sys.executable, "-m", "tfflink"]
+    r = subprocess.run([*cli, "submit", "--kubernetes", str(tmp_path / "job.yaml"), "-n", NS],
+                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    cm = k.get("configmap", "shipped-code", NS)
+    assert "train.py" in cm["data"] and cm["metadata"]["ownerReferences"][0]["name"] == "shipped"
+    wait_phase(k, "shipped", "Succeeded")
+    r = subprocess.run([*cli, "status", "shipped", "-n", NS], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and "Succeeded" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([*cli, "logs", "shipped", "-n", NS, "--role", "worker", "--index", "0"],
+                       capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines and all(ln.startswith("[worker-0] ") for ln in lines), r.stdout[-2000:] + r.stderr
+    assert any("exported SavedModel" in ln for ln in lines), lines[-5:]
+    delete_job(k, "shipped")
+    k.wait_for(lambda: k.get("configmap", "shipped-code", NS) is None, "the code ConfigMap collected with its job", 60)
