@@ -32,10 +32,17 @@ def example_copy(dest: Path, **properties: str) -> Path:
     return job
 
 
-def run_cli(job: Path, workdir: Path, on_line: Callable[[str, float], None] | None = None) -> tuple[int, list[tuple[float, str]]]:
+def run_cli(
+    job: Path, workdir: Path, on_line: Callable[[str, float], None] | None = None
+) -> tuple[int, list[tuple[float, str]]]:
     """Run ``tfflink run``; returns the exit code and (arrival time, line) pairs."""
-    proc = subprocess.Popen([sys.executable, "-m", "tfflink", "run", str(job), "--workdir", str(workdir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfflink", "run", str(job), "--workdir", str(workdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+    )
     lines = []
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -19,7 +19,7 @@ from pathlib import Path
 from common import START, STEP, example_copy, median, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.integration.test_failover import VICTIMS  # noqa: E402  (the same process finders as the tests)
+from tests.integration.test_failover import VICTIMS  # the same process finders as the tests
 
 
 def one_run(victim: str, tmp: Path) -> tuple[float, float]:
@@ -57,8 +57,11 @@ def main() -> None:
             rec.append(r)
             step.append(s)
             print(f"{victim}: recovery {r:.1f}s, clean step {s * 1000:.1f}ms", flush=True)
-        print(f"{victim}: median recovery {median(rec):.1f}s over {args.repeat} runs = "
-              f"{median(rec) / median(step):.0f}x the clean step time ({median(step) * 1000:.1f}ms)", flush=True)
+        print(
+            f"{victim}: median recovery {median(rec):.1f}s over {args.repeat} runs = "
+            f"{median(rec) / median(step):.0f}x the clean step time ({median(step) * 1000:.1f}ms)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

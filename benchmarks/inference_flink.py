@@ -56,8 +56,12 @@ def flink_run(tmp: Path, rows: int, x: np.ndarray) -> float:
     doc["spec"]["input"]["sources"][0]["csv"]["paths"] = ["data/rows.csv"]
     (d / "job.yaml").write_text(yaml.safe_dump(doc))
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "tfflink", "run", str(d / "job.yaml"), "--workdir", str(d / "wd")],
-                       capture_output=True, text=True, env=dict(os.environ))
+    r = subprocess.run(
+        [sys.executable, "-m", "tfflink", "run", str(d / "job.yaml"), "--workdir", str(d / "wd")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     return time.perf_counter() - t0
 
@@ -66,7 +70,7 @@ def direct_rate(model_dir: Path, x: np.ndarray) -> float:
     import tensorflow as tf
 
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    batches = [tf.constant(x[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+    batches = [tf.constant(x[i : i + BATCH]) for i in range(0, len(x), BATCH)]
     fn(x=batches[0])  # warm up
     t0 = time.perf_counter()
     for b in batches:
@@ -88,8 +92,10 @@ def main() -> None:
         direct = direct_rate(tmp / "model", x)
     flink = (args.large - args.small) / (t_large - t_small)
     print(f"tfflink run wall time: {args.small} rows {t_small:.1f}s, {args.large} rows {t_large:.1f}s")
-    print(f"inside Flink (2 subtasks, marginal): {flink:,.0f} rows/s; direct SavedModel calls: {direct:,.0f} rows/s; "
-          f"ratio {flink / direct:.3f}")
+    print(
+        f"inside Flink (2 subtasks, marginal): {flink:,.0f} rows/s; direct SavedModel calls: {direct:,.0f} rows/s; "
+        f"ratio {flink / direct:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,12 @@ PER_JOB = {  # objects the operator creates per job (the submitter comes later)
 
 
 def _job(name: str) -> dict[str, Any]:
-    return {"apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "metadata": {"name": name},
-            "spec": {"entry": {"module": "train"}, "roles": {"worker": {"replicas": 2}, "ps": {"replicas": 1}}}}
+    return {
+        "apiVersion": "tfflink.dev/v1alpha1",
+        "kind": "TFFlinkJob",
+        "metadata": {"name": name},
+        "spec": {"entry": {"module": "train"}, "roles": {"worker": {"replicas": 2}, "ps": {"replicas": 1}}},
+    }
 
 
 def _progress(s: StandIns, namespaces: list[str]) -> tuple[int, int]:
@@ -92,7 +96,9 @@ def run(s: StandIns, api: kubernetes.client.ApiClient, n_jobs: int, tag: str, ti
             t_running = now
             break
         time.sleep(0.2)
-    print(f"  {tag}: {n_jobs} job(s) created in {created:.2f}s; objects+status {t_objects:.2f}s; running {t_running:.2f}s")
+    print(
+        f"  {tag}: {n_jobs} job(s) created in {created:.2f}s; objects+status {t_objects:.2f}s; running {t_running:.2f}s"
+    )
     return t_objects, t_running
 
 
@@ -124,10 +130,14 @@ def main() -> int:
             op.stop()
     s.stop()
     print(f"\n{args.jobs} TFFlinkJobs at once (operator: kopf + kubernetes client, stand-in API over HTTP):")
-    print(f"  all objects + status : {obj:.2f}s  ({obj / args.jobs * 1000:.0f} ms/job; baseline 1 job {base_obj:.2f}s,"
-          f" per-job ratio {obj / args.jobs / base_obj:.2f}x)")
-    print(f"  all Running          : {runn:.2f}s  ({runn / args.jobs * 1000:.0f} ms/job; baseline 1 job {base_run:.2f}s,"
-          f" per-job ratio {runn / args.jobs / base_run:.2f}x)")
+    print(
+        f"  all objects + status : {obj:.2f}s  ({obj / args.jobs * 1000:.0f} ms/job; baseline 1 job {base_obj:.2f}s,"
+        f" per-job ratio {obj / args.jobs / base_obj:.2f}x)"
+    )
+    print(
+        f"  all Running          : {runn:.2f}s  ({runn / args.jobs * 1000:.0f} ms/job; baseline 1 job {base_run:.2f}s,"
+        f" per-job ratio {runn / args.jobs / base_run:.2f}x)"
+    )
     print(f"  operator peak RSS    : {peak:.0f} MiB")
     return 0
 

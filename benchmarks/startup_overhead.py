@@ -36,15 +36,33 @@ def plain_processes(job_dir: Path, props: dict[str, str]) -> dict[str, float]:
     first_step = None
     for role, addrs in cluster.items():
         for i, _ in enumerate(addrs):
-            node = {"role": role, "index": i, "cluster": cluster, "version": 1, "properties": props,
-                    "checkpoint_dir": str(job_dir / "ckpt"), "job_name": "baseline",
-                    "entry_path": str(job_dir / "train.py"), "entry_module": None, "function": "map_func",
-                    "error_file": str(job_dir / f"err-{role}{i}"), "beat_file": str(job_dir / f"beat-{role}{i}"),
-                    "beat_interval": 1.0}
-            env = dict(os.environ, TFFLINK_NODE=json.dumps(node),
-                       TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": role, "index": i}}))
-            procs[(role, i)] = subprocess.Popen([sys.executable, "-u", "-m", "tfflink.runtime.node_main"], env=env,
-                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            node = {
+                "role": role,
+                "index": i,
+                "cluster": cluster,
+                "version": 1,
+                "properties": props,
+                "checkpoint_dir": str(job_dir / "ckpt"),
+                "job_name": "baseline",
+                "entry_path": str(job_dir / "train.py"),
+                "entry_module": None,
+                "function": "map_func",
+                "error_file": str(job_dir / f"err-{role}{i}"),
+                "beat_file": str(job_dir / f"beat-{role}{i}"),
+                "beat_interval": 1.0,
+            }
+            env = dict(
+                os.environ,
+                TFFLINK_NODE=json.dumps(node),
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": role, "index": i}}),
+            )
+            procs[(role, i)] = subprocess.Popen(
+                [sys.executable, "-u", "-m", "tfflink.runtime.node_main"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
     out = procs[("worker", 0)].stdout
     assert out is not None
     for line in out:

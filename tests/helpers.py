@@ -24,8 +24,9 @@ def job_doc(**spec: Any) -> dict[str, Any]:
 
 def tfflink(*args: str, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would."""
-    return subprocess.run([*TFFLINK, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, env=dict(os.environ))
+    return subprocess.run(
+        [*TFFLINK, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=dict(os.environ)
+    )
 
 
 def processes_mentioning(text: str) -> list[tuple[int, str]]:

@@ -39,7 +39,7 @@ def map_func(context):
     sess_config = tf1.ConfigProto(
         allow_soft_placement=True,
         log_device_placement=False,
-        device_filters=["/job:ps", "/job:worker/task:%d" % index],
+        device_filters=["/job:ps", f"/job:worker/task:{index}"],
     )
     t = time.time()
     if "ps" == job_name:

@@ -35,13 +35,18 @@ def map_func(context):
     if index != 0:  # start once the chief has restored the variables (not TF's 30 s poll)
         wait_until_initialized(server.target, config)
     with tf1.train.MonitoredTrainingSession(
-        master=server.target, is_chief=index == 0, checkpoint_dir=context.get_checkpoint_dir(),
-        save_checkpoint_secs=None, save_checkpoint_steps=None, save_summaries_steps=None,
-        log_step_count_steps=None, config=config,
+        master=server.target,
+        is_chief=index == 0,
+        checkpoint_dir=context.get_checkpoint_dir(),
+        save_checkpoint_secs=None,
+        save_checkpoint_steps=None,
+        save_summaries_steps=None,
+        log_step_count_steps=None,
+        config=config,
     ) as sess:
         while True:
             try:
                 ids, p = sess.run([nxt["id"], pred])
             except tf.errors.OutOfRangeError:
                 break
-            writer.write([{"id": int(i), "prediction": float(v)} for i, v in zip(ids, p)])
+            writer.write([{"id": int(i), "prediction": float(v)} for i, v in zip(ids, p, strict=True)])

@@ -96,21 +96,28 @@ def map_func(context):
         if not chief:  # start once the chief has initialised the variables (not TF's 30 s poll)
             wait_until_initialized(server.target, config)
         with tf1.train.MonitoredTrainingSession(
-            master=server.target, is_chief=chief, checkpoint_dir=ckpt_dir if chief else None,
-            save_checkpoint_steps=25 if chief else None, save_summaries_steps=None,
-            log_step_count_steps=None, config=config, hooks=hooks,
+            master=server.target,
+            is_chief=chief,
+            checkpoint_dir=ckpt_dir if chief else None,
+            save_checkpoint_steps=25 if chief else None,
+            save_summaries_steps=None,
+            log_step_count_steps=None,
+            config=config,
+            hooks=hooks,
         ) as sess:
             start_loss = None
             rng = np.random.default_rng(index)
             while not sess.should_stop():
                 if start_loss is None:
                     start_step, start_loss = sess.run([step, loss], {x: ex, y: ey})
-                    print(f"start: global step {start_step} eval loss {start_loss:.6f} time {time.time():.3f}", flush=True)
+                    print(
+                        f"start: global step {start_step} eval loss {start_loss:.6f} time {time.time():.3f}", flush=True
+                    )
                     if chief and ckpt_dir:  # the first run's start loss is kept across restarts
                         write_metrics(ckpt_dir, keep=True, start_loss=float(start_loss), start_step=int(start_step))
                     continue  # the eval run may have seen the last step: ask should_stop again
                 i = rng.integers(0, len(xs) - batch)
-                _, g = sess.run([train, step], {x: xs[i:i + batch], y: ys[i:i + batch]})
+                _, g = sess.run([train, step], {x: xs[i : i + batch], y: ys[i : i + batch]})
                 if g % 50 == 0:
                     print(f"step {g} time {time.time():.3f}", flush=True)
                 if delay:

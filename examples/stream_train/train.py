@@ -39,20 +39,23 @@ def map_func(context):
     rows, losses = 0, []
     if index != 0:  # start once the chief has initialised the variables (not TF's 30 s poll)
         wait_until_initialized(server.target, config)
-    with tf1.train.MonitoredTrainingSession(master=server.target, is_chief=index == 0, config=config,
-                                            save_summaries_steps=None, log_step_count_steps=None) as sess:
+    with tf1.train.MonitoredTrainingSession(
+        master=server.target, is_chief=index == 0, config=config, save_summaries_steps=None, log_step_count_steps=None
+    ) as sess:
         while True:
             try:
                 cols = sess.run(nxt)
             except tf.errors.OutOfRangeError:
                 break
-            feats = list(zip(*[cols[f] for f in FEATURES]))
-            _, l = sess.run([train, loss], {x: feats, y: cols["label"]})
+            feats = list(zip(*[cols[f] for f in FEATURES], strict=True))
+            _, loss_value = sess.run([train, loss], {x: feats, y: cols["label"]})
             rows += len(cols["label"])
-            losses.append(float(l))
+            losses.append(float(loss_value))
     print(f"worker {index}: consumed {rows} rows, loss {losses[0]:.4f} -> {losses[-1]:.4f}", flush=True)
     out = context.get_checkpoint_dir()
     if out:
         os.makedirs(out, exist_ok=True)
-        json.dump({"rows": rows, "first_loss": losses[0], "last_losses": losses[-10:]},
-                  open(os.path.join(out, f"worker-{index}.json"), "w"))
+        json.dump(
+            {"rows": rows, "first_loss": losses[0], "last_losses": losses[-10:]},
+            open(os.path.join(out, f"worker-{index}.json"), "w"),
+        )

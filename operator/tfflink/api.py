@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def make_config(job: str | Path | dict[str, Any], *, rendezvous: str | None = None) -> RuntimeConfig:
     """A RuntimeConfig for one submission of ``job`` (a job file path or a TFFlinkJob dict)."""
-    from .runtime.config import RuntimeConfig  # noqa: PLC0415
+    from .runtime.config import RuntimeConfig
 
     if isinstance(job, dict):
         loaded = LoadedJob(job=parse_job(job), path=Path.cwd() / "job.yaml", base_dir=Path.cwd())
@@ -42,20 +42,20 @@ def make_config(job: str | Path | dict[str, Any], *, rendezvous: str | None = No
 
 
 def _config(config: Any) -> RuntimeConfig:
-    from .runtime.config import RuntimeConfig  # noqa: PLC0415
+    from .runtime.config import RuntimeConfig
 
     return config if isinstance(config, RuntimeConfig) else make_config(config)
 
 
-def train(env: StreamExecutionEnvironment, config: Any, input: DataStream | None = None) -> DataStream | None:  # noqa: A002
+def train(env: StreamExecutionEnvironment, config: Any, input: DataStream | None = None) -> DataStream | None:
     """Add AM, ps and workers to ``env``; workers consume ``input`` (p = worker replicas).
 
     Without ``input`` the job runs as in batch mode (each node reads its own data), or, for
     ``spec.mode: stream``, from the pipeline its ``spec.input`` describes. Returns the
     workers' result stream (what TF wrote through ``context.get_writer()``) when fed a stream.
     """
-    from .runtime.graph import AM, PS, add_tf_cluster, role_stream  # noqa: PLC0415
-    from .runtime.stream import add_stream_cluster, add_stream_workers  # noqa: PLC0415
+    from .runtime.graph import AM, PS, add_tf_cluster, role_stream
+    from .runtime.stream import add_stream_cluster, add_stream_workers
 
     cfg = _config(config)
     if input is None:
@@ -77,10 +77,10 @@ def inference(stream: DataStream, config: Any, output_type: TypeInformation | No
     the TF cluster's workers (with ps holding a checkpoint) write one result per row. With
     ``output_type`` (a ``Types.ROW_NAMED``), result dicts become Rows of those fields.
     """
-    from pyflink.common import Row  # noqa: PLC0415
+    from pyflink.common import Row
 
-    from .runtime.graph import add_saved_model_inference  # noqa: PLC0415
-    from .spec.models import Mode  # noqa: PLC0415
+    from .runtime.graph import add_saved_model_inference
+    from .spec.models import Mode
 
     cfg = _config(config)
     env = stream.get_execution_environment()

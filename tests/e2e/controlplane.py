@@ -33,7 +33,9 @@ def free_port() -> int:
 def host_ip() -> str:
     """A non-loopback address of this host for --advertise-address (nothing connects to it)."""
     try:
-        out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True
+        ).stdout
         for line in out.splitlines():
             return line.split()[3].split("/")[0]
     except OSError:

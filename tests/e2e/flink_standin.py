@@ -22,7 +22,7 @@ class FlinkStandIn:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parts = self.path.strip("/").split("/")
                 outer.requests += 1
                 if len(parts) != 4 or parts[2:] != ["jobs", "overview"]:

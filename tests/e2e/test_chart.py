@@ -39,7 +39,9 @@ def helm() -> Path:
     return require("helm")["helm"]
 
 
-def _run(helm: Path, *args: str, values: dict[str, Any] | None = None, tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    helm: Path, *args: str, values: dict[str, Any] | None = None, tmp: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     cmd = [str(helm), *args]
     if values is not None:
         assert tmp is not None
@@ -49,7 +51,9 @@ def _run(helm: Path, *args: str, values: dict[str, Any] | None = None, tmp: Path
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-def render(helm: Path, tmp: Path, values: dict[str, Any] | None = None, ns: str = "tfflink-system") -> list[dict[str, Any]]:
+def render(
+    helm: Path, tmp: Path, values: dict[str, Any] | None = None, ns: str = "tfflink-system"
+) -> list[dict[str, Any]]:
     r = _run(helm, "template", "tfflink", str(CHART), "--namespace", ns, "--include-crds", values=values, tmp=tmp)
     assert r.returncode == 0, r.stderr
     return [d for d in yaml.safe_load_all(r.stdout) if d]
@@ -125,7 +129,9 @@ def test_template_default(helm: Path, tmp_path: Path) -> None:
     (svc,) = by_kind(docs, "Service")
     assert svc["spec"]["ports"][0]["port"] == 9090
     (binding,) = by_kind(docs, "ClusterRoleBinding")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tfflink-tfflink-operator", "namespace": "tfflink-system"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "tfflink-tfflink-operator", "namespace": "tfflink-system"}
+    ]
 
 
 def test_template_non_default(helm: Path, tmp_path: Path) -> None:
@@ -219,7 +225,6 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
     for rule in manifests.role(ref)["rules"]:
         for r in rule["resources"]:
             assert set(rule["verbs"]) <= rules[(rule["apiGroups"][0], r)]
-
 
 
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])

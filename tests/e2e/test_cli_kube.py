@@ -70,7 +70,10 @@ def test_submit_delivers_the_code_and_applies_the_job(k: Cluster) -> None:
     kc = k.cp.kubeconfig
     r = tfflink(kc, "submit", "--kubernetes", "examples/linear/job.yaml", "-n", NS)
     assert r.returncode == 0, r.stderr
-    assert "configmap/linear-code created" in r.stdout and f"tfflinkjob.tfflink.dev/linear created in namespace {NS}" in r.stdout
+    assert (
+        "configmap/linear-code created" in r.stdout
+        and f"tfflinkjob.tfflink.dev/linear created in namespace {NS}" in r.stdout
+    )
     assert f"tfflink status linear -n {NS}" in r.stdout and f"tfflink logs linear -n {NS} -f" in r.stdout
     assert "the operator will refuse this job: spec.checkpointDir" in r.stderr  # said up front
 
@@ -161,7 +164,7 @@ def test_rbac_refusals_are_one_line_and_leave_nothing_behind(k: Cluster, tmp_pat
 
     job_file = copy_job(tmp_path / "denied", "denied", failover={"maxRestarts": 0})
     line = one_line_error(tfflink(kc, "submit", "--kubernetes", str(job_file)))  # namespace from the context
-    assert "tfflinkjobs.tfflink.dev \"denied\" is forbidden" in line and "HTTP 403" in line, line
+    assert 'tfflinkjobs.tfflink.dev "denied" is forbidden' in line and "HTTP 403" in line, line
     assert config_map(k, "denied-code") is None and k.job("denied") is None
 
     line = one_line_error(tfflink(kc, "status", "linear", "-n", "default"))

@@ -151,6 +151,7 @@ def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
     env["KUBECONFIG"] = str(op_kubeconfig)
     op = Proc("operator", cmd, cluster.dir / "operator.log", env=env)
     try:
+
         def healthy() -> bool:
             if not op.alive():
                 raise AssertionError(f"operator exited:\n{op.tail()}")
@@ -225,7 +226,9 @@ def test_pod_failure_restarts_the_whole_cluster_once(k: Cluster, how: str) -> No
     assert st["restartCount"] == 1 and st["attempt"] == 2
     attempts = {d["metadata"]["labels"][n.ATTEMPT] for d in k.owned(name, kinds="deployments")}
     assert attempts == {"2"}, "the whole cluster is recreated, attempt 1 is gone"
-    assert {p["metadata"]["name"] for p in k.owned(name) if p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER}.isdisjoint(old)
+    assert {
+        p["metadata"]["name"] for p in k.owned(name) if p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER
+    }.isdisjoint(old)
     time.sleep(3)  # no second restart follows
     assert k.status(name)["restartCount"] == 1
 

@@ -49,7 +49,9 @@ def kubeconfig(standins: StandIns, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-def operator(standins: StandIns, kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    standins: StandIns, kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     op = OperatorProcess(standins, kubeconfig, tmp_path_factory.mktemp("operator"))
     op.start()
     yield op

@@ -45,7 +45,11 @@ class FlinkStandIn:
         if jobs is None:
             return aiohttp.web.json_response({"errors": ["no JobManager here"]}, status=503)
         return aiohttp.web.json_response(
-            {"jobs": [{"jid": j, "name": "tfflink", "state": s, "start-time": i} for i, (j, s) in enumerate(jobs.items())]}
+            {
+                "jobs": [
+                    {"jid": j, "name": "tfflink", "state": s, "start-time": i} for i, (j, s) in enumerate(jobs.items())
+                ]
+            }
         )
 
     async def job(self, request: aiohttp.web.Request) -> aiohttp.web.Response:

@@ -411,11 +411,16 @@ class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
             return aiohttp.web.json_response(self.update(key, new, subresource=sub))
         raise kmock.KubernetesError(405, "MethodNotAllowed", method)
 
-    async def _watch(self, request: rendering.Request, rkey: str, ns: str | None, params: dict[str, str]) -> aiohttp.web.StreamResponse:
+    async def _watch(
+        self, request: rendering.Request, rkey: str, ns: str | None, params: dict[str, str]
+    ) -> aiohttp.web.StreamResponse:
         def wanted(ev: Obj) -> bool:
             o = ev["object"]
-            return (ns is None or o["metadata"].get("namespace") == ns) and label_match(
-                params.get("labelSelector"), o["metadata"].get("labels") or {}) and field_match(params.get("fieldSelector"), o)
+            return (
+                (ns is None or o["metadata"].get("namespace") == ns)
+                and label_match(params.get("labelSelector"), o["metadata"].get("labels") or {})
+                and field_match(params.get("fieldSelector"), o)
+            )
 
         since = params.get("resourceVersion")
         backlog: list[Obj]
@@ -423,8 +428,18 @@ class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
             log = self.log[rkey]
             oldest = log[0][0] if log else self.rv + 1
             if log and len(log) == log.maxlen and int(since) < oldest:
-                backlog = [{"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "code": 410,
-                                                        "reason": "Expired", "message": "too old resource version"}}]
+                backlog = [
+                    {
+                        "type": "ERROR",
+                        "object": {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "code": 410,
+                            "reason": "Expired",
+                            "message": "too old resource version",
+                        },
+                    }
+                ]
             else:
                 backlog = [ev for rv, ev in log if rv > int(since) and wanted(ev)]
         else:
@@ -470,15 +485,24 @@ class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
 
 def running_ready_status() -> Obj:
     """What a kubelet reports for a started pod whose readiness probe passed."""
-    return {"phase": "Running", "podIP": "10.0.0.1",
-            "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
-            "containerStatuses": [container_status(name="main", ready=True, state={"running": {}})]}
+    return {
+        "phase": "Running",
+        "podIP": "10.0.0.1",
+        "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+        "containerStatuses": [container_status(name="main", ready=True, state={"running": {}})],
+    }
 
 
 def container_status(**fields: Any) -> Obj:
     """A container status with the fields the kubernetes client requires."""
-    return {"name": "main", "image": "tfflink/runtime:0.1.0", "imageID": "", "ready": False,
-            "restartCount": 0, **fields}
+    return {
+        "name": "main",
+        "image": "tfflink/runtime:0.1.0",
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        **fields,
+    }
 
 
 def complete_job_status() -> Obj:

@@ -10,9 +10,9 @@ from typing import Any
 
 import kubernetes
 import pytest
+from emu_cluster import Cluster, wait_for
 from emu_operator import OperatorProcess
 from emu_standins import StandIns
-from emu_cluster import Cluster, wait_for
 
 from tfflink.backends.kubernetes import names as n
 
@@ -80,14 +80,17 @@ def test_running_job_reports_per_role_counts_from_the_am(k: Cluster, standins: S
           "roles": {"worker": {"Running": 2}, "ps": {"Running": 1}}}  # fmt: skip
     standins.call(lambda: setattr(standins.flink, "root_am", am))
     address = standins.flink_url.removeprefix("http://")  # 127.0.0.1:port, answering /status
-    k.core.patch_namespaced_config_map("roles-rendezvous", k.ns, {"data": {
-        "am-address": json.dumps({"submission": "s1", "address": address})}})
+    k.core.patch_namespaced_config_map(
+        "roles-rendezvous", k.ns, {"data": {"am-address": json.dumps({"submission": "s1", "address": address})}}
+    )
     time.sleep(3)  # the TaskManager's pod IP is 10.0.0.1: the address is not trusted
     assert k.status("roles").get("roles", {}).get("worker", {}).get("running", 0) == 0
     (tm,) = k.pods("roles", n.TASKMANAGER)
     k.core.patch_namespaced_pod_status(tm.metadata.name, k.ns, {"status": {"podIP": "127.0.0.1"}})
-    st = wait_for(lambda: (s := k.status("roles")).get("roles", {}).get("worker", {}).get("running") == 2 and s,
-                  "worker running count from the AM")
+    st = wait_for(
+        lambda: (s := k.status("roles")).get("roles", {}).get("worker", {}).get("running") == 2 and s,
+        "worker running count from the AM",
+    )
     assert st["roles"]["worker"]["desired"] == 2
     assert st["roles"]["ps"] == {"desired": 1, "running": 1, "succeeded": 0, "failed": 0}
 
@@ -118,7 +121,9 @@ def test_a_failed_pod_recreates_the_whole_cluster(k: Cluster, how: str) -> None:
     assert st["restartCount"] == 1 and st["attempt"] == 2
     assert {p.metadata.name for p in k.pods("tf")}.isdisjoint(old_pods)  # every pod is new
     assert len(k.submitters("tf")) == 1 and k.submitters("tf")[0].metadata.name == "tf-submit-2"
-    assert wait_for(lambda: [e for e in k.events() if e.type == "Warning" and "Restarting" not in e.reason], "a warning event")
+    assert wait_for(
+        lambda: [e for e in k.events() if e.type == "Warning" and "Restarting" not in e.reason], "a warning event"
+    )
 
 
 def test_a_failed_flink_job_restarts_then_fails_after_max_restarts(k: Cluster) -> None:

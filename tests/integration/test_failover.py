@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,8 +107,11 @@ def test_kill_one_process_restarts_everything_once_and_resumes(tmp_path: Path, v
 
 def test_hung_node_is_detected_and_restarted(tmp_path: Path) -> None:
     workdir = tmp_path / "wd"
-    run = run_job(training_job(tmp_path, heartbeatTimeoutSeconds=4), workdir,
-                  on_line=kill_mid_training("worker-node", workdir, signal.SIGSTOP))
+    run = run_job(
+        training_job(tmp_path, heartbeatTimeoutSeconds=4),
+        workdir,
+        on_line=kill_mid_training("worker-node", workdir, signal.SIGSTOP),
+    )
     assert run.returncode == 0, run.stderr + run.text[-4000:]
     assert run.status["restarts"] == 1
     assert "hung" in run.status["restartReasons"][0]
@@ -129,12 +131,7 @@ def test_crash_looping_function_fails_after_max_restarts(tmp_path: Path, write_j
 
 
 def test_function_exiting_zero_early_is_not_a_failure(tmp_path: Path, write_job) -> None:
-    code = (
-        "import time\n"
-        "def map_func(context):\n"
-        "    if context.get_index() == 1:\n"
-        "        time.sleep(3)\n"
-    )
+    code = "import time\ndef map_func(context):\n    if context.get_index() == 1:\n        time.sleep(3)\n"
     job = write_job(job_doc(roles={"worker": {"replicas": 2}}), code=code)
     run = run_job(job, tmp_path / "wd")
     assert run.returncode == 0, run.stderr

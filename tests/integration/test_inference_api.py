@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
 from tests.integration.test_inference_saved_model import MAKE_MODEL
 
 pytestmark = pytest.mark.flink
@@ -52,7 +51,9 @@ with joined.execute_and_collect() as results:
 
 def test_library_inference_returns_a_stream_of_rows_matching_direct_tf(tmp_path: Path) -> None:
     model = tmp_path / "model"
-    made = subprocess.run([sys.executable, "-c", MAKE_MODEL.format(f=4), str(model)], capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE_MODEL.format(f=4), str(model)], capture_output=True, text=True, timeout=120
+    )
     assert made.returncode == 0, made.stderr
     out = subprocess.run([sys.executable, "-c", PROGRAM, str(model), "200"], capture_output=True, text=True,
                          timeout=300, cwd=tmp_path)  # fmt: skip

@@ -48,9 +48,9 @@ def test_linear_example_trains_exports_and_shows_role_parallelism(tmp_path: Path
     # The exported SavedModel loads in a fresh process and predicts the true model's outputs.
     check = f"""
 import numpy as np, tensorflow as tf, sys
-sys.path.insert(0, {str(tmp_path / 'job')!r})
+sys.path.insert(0, {str(tmp_path / "job")!r})
 from train import true_model, shard
-m = tf.saved_model.load({str(tmp_path / 'job' / 'ckpt' / 'saved_model')!r})
+m = tf.saved_model.load({str(tmp_path / "job" / "ckpt" / "saved_model")!r})
 x, y = shard(10, 7, rows=256)
 pred = m.signatures['serving_default'](x=tf.constant(x))['prediction'].numpy()
 err = float(np.mean((pred - y[:, 0]) ** 2))
@@ -80,8 +80,9 @@ def test_user_function_that_raises_fails_the_run_with_its_message(tmp_path: Path
         "        raise ValueError('learning rate 42 is too large')\n"
         "    import time; time.sleep(0.5)\n"
     )
-    job = write_job(job_doc(roles={"worker": {"replicas": 2}, "ps": {"replicas": 1}},
-                            failover={"maxRestarts": 0}), code=code)
+    job = write_job(
+        job_doc(roles={"worker": {"replicas": 2}, "ps": {"replicas": 1}}, failover={"maxRestarts": 0}), code=code
+    )
     run = run_job(job, tmp_path / "wd")
     assert run.returncode == 1
     assert "ValueError: learning rate 42 is too large" in run.stderr
@@ -114,8 +115,10 @@ def test_run_on_an_existing_session_cluster(tmp_path: Path, write_job) -> None:
     cluster = LocalFlinkCluster(workdir=tmp_path / "external", spec=FlinkSpec(), slots=3, run_id=uuid.uuid4().hex)
     cluster.start()
     try:
-        job = write_job(job_doc(roles={"worker": {"replicas": 1}, "ps": {"replicas": 1}}),
-                        code="def map_func(context):\n    print('cluster', context.get_tf_cluster())\n")
+        job = write_job(
+            job_doc(roles={"worker": {"replicas": 1}, "ps": {"replicas": 1}}),
+            code="def map_func(context):\n    print('cluster', context.get_tf_cluster())\n",
+        )
         r = subprocess.run(
             [sys.executable, "-m", "tfflink", "run", str(job), "--flink-address", cluster.rest_address,
              "--workdir", str(tmp_path / "wd")], capture_output=True, text=True, timeout=300,
@@ -131,7 +134,21 @@ def test_run_on_an_existing_session_cluster(tmp_path: Path, write_job) -> None:
 
 def test_unreachable_flink_address_is_one_clear_line(tmp_path: Path, write_job) -> None:
     job = write_job(job_doc())
-    r = subprocess.run([sys.executable, "-m", "tfflink", "run", str(job), "--flink-address", "127.0.0.1:9",
-                        "--workdir", str(tmp_path / "wd")], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfflink",
+            "run",
+            str(job),
+            "--flink-address",
+            "127.0.0.1:9",
+            "--workdir",
+            str(tmp_path / "wd"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 1
     assert "127.0.0.1:9" in r.stderr and "Traceback" not in r.stderr

@@ -193,7 +193,7 @@ def test_stalled_clients_are_cut_off_and_threads_stay_bounded(am: AM) -> None:
         try:
             while s.recv(4096):
                 pass
-        except (ConnectionResetError, TimeoutError, socket.timeout) as e:
+        except (ConnectionResetError, TimeoutError) as e:
             assert not isinstance(e, (TimeoutError, socket.timeout)), "a stalled connection was kept open"
         s.close()
     assert am.alive()
@@ -218,7 +218,7 @@ def test_a_trickling_client_is_cut_off_at_the_deadline(am: AM) -> None:
 
 MALFORMED: dict[str, tuple[str, str, bytes | None]] = {
     "not json": ("POST", "/register", b"{role: worker"),
-    "json list": ("POST", "/register", b'[1, 2, 3]'),
+    "json list": ("POST", "/register", b"[1, 2, 3]"),
     "json string": ("POST", "/heartbeat", b'"hello"'),
     "json null": ("POST", "/finish", b"null"),
     "missing role": ("POST", "/register", b'{"index": 0, "address": "h:1"}'),
@@ -235,8 +235,16 @@ MALFORMED: dict[str, tuple[str, str, bytes | None]] = {
     "exitCode NaN": ("POST", "/finish", b'{"role": "worker", "index": 0, "version": 1, "exitCode": NaN}'),
     "exitCode Infinity": ("POST", "/finish", b'{"role": "worker", "index": 0, "version": 1, "exitCode": Infinity}'),
     "exitCode float": ("POST", "/finish", b'{"role": "worker", "index": 0, "version": 1, "exitCode": 0.0}'),
-    "exitCode 2**70": ("POST", "/finish", b'{"role": "worker", "index": 0, "version": 1, "exitCode": 1180591620717411303424}'),
-    "error not a string": ("POST", "/finish", b'{"role": "worker", "index": 0, "version": 1, "exitCode": 1, "error": {}}'),
+    "exitCode 2**70": (
+        "POST",
+        "/finish",
+        b'{"role": "worker", "index": 0, "version": 1, "exitCode": 1180591620717411303424}',
+    ),
+    "error not a string": (
+        "POST",
+        "/finish",
+        b'{"role": "worker", "index": 0, "version": 1, "exitCode": 1, "error": {}}',
+    ),
     "running a string": ("POST", "/heartbeat", b'{"role": "worker", "index": 0, "version": 1, "running": "yes"}'),
     "logs a string": ("POST", "/heartbeat", b'{"role": "worker", "index": 0, "version": 1, "logs": "line"}'),
     "logs of numbers": ("POST", "/heartbeat", b'{"role": "worker", "index": 0, "version": 1, "logs": [1, 2]}'),
@@ -260,15 +268,18 @@ def test_malformed_requests_get_a_4xx_and_the_server_stays_up(am: AM, case: str)
     assert am.alive() and am.status()["phase"] == "Deploying"
 
 
-@pytest.mark.parametrize("raw", [
-    b"GARBAGE\r\n\r\n",
-    b"POST /register HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-    b"POST /register HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
-    b"POST /register HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n\r\n",  # no Content-Length
-    b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
-    b"GET /status HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n",
-    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)),  # a TLS hello
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /register HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+        b"POST /register HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        b"POST /register HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n\r\n",  # no Content-Length
+        b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
+        b"GET /status HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)),  # a TLS hello
+    ],
+)
 def test_broken_http_gets_a_4xx_or_is_dropped(am: AM, raw: bytes) -> None:
     reply = am.raw(raw)
     # (a request line without a version is HTTP/0.9: the answer is the error body alone)

@@ -133,14 +133,18 @@ def test_a_pickle_frame_is_never_unpickled(tmp_path: Path) -> None:
     server.close()
 
 
-@pytest.mark.parametrize("garbage", [
-    HEADER.pack(150 << 20, ROWS),  # an unterminated 150 MiB frame: refused at its header
-    HEADER.pack(MAX_FRAME + 1, OUT) + b"x" * 100,
-    b"\xff" * 64,  # unknown kind
-    HEADER.pack(5, OUT) + b"[1,2]",  # results that are not objects
-    HEADER.pack(3, b"D") + b"abc",  # DONE with a payload
-    HEADER.pack(12, ROWS) + struct.pack("<II", 1 << 30, 1) + b"q\x00\x00\x00",  # lying row count
-], ids=["150MiB-header", "over-limit", "unknown-kind", "results-not-objects", "done-with-payload", "lying-rows"])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        HEADER.pack(150 << 20, ROWS),  # an unterminated 150 MiB frame: refused at its header
+        HEADER.pack(MAX_FRAME + 1, OUT) + b"x" * 100,
+        b"\xff" * 64,  # unknown kind
+        HEADER.pack(5, OUT) + b"[1,2]",  # results that are not objects
+        HEADER.pack(3, b"D") + b"abc",  # DONE with a payload
+        HEADER.pack(12, ROWS) + struct.pack("<II", 1 << 30, 1) + b"q\x00\x00\x00",  # lying row count
+    ],
+    ids=["150MiB-header", "over-limit", "unknown-kind", "results-not-objects", "done-with-payload", "lying-rows"],
+)
 def test_garbage_from_a_consumer_drops_it_and_the_next_one_works(tmp_path: Path, garbage: bytes) -> None:
     server = server_in(tmp_path / "b.sock")
     s = raw_client(server.path)
@@ -183,7 +187,9 @@ def _fake_operator(path: str, send: bytes) -> threading.Thread:
     return t
 
 
-@pytest.mark.parametrize("send", [b"\x00\x00\x00\x10Zgarbage-garbage", HEADER.pack(1 << 30, ROWS)], ids=["garbage", "huge"])
+@pytest.mark.parametrize(
+    "send", [b"\x00\x00\x00\x10Zgarbage-garbage", HEADER.pack(1 << 30, ROWS)], ids=["garbage", "huge"]
+)
 def test_a_broken_channel_fails_the_tf_side_instead_of_hanging(tmp_path: Path, send: bytes) -> None:
     path = str(tmp_path / "b.sock")
     _fake_operator(path, send)

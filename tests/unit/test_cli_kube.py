@@ -253,7 +253,9 @@ class FakeCustom:
             raise api_error(404, name)
         return {"metadata": {"name": name, "uid": "uid-1"}}
 
-    def patch_namespaced_custom_object(self, g: str, v: str, ns: str, plural: str, name: str, body: Any, **kw: Any) -> Any:
+    def patch_namespaced_custom_object(
+        self, g: str, v: str, ns: str, plural: str, name: str, body: Any, **kw: Any
+    ) -> Any:
         self.calls.append(("apply", (body, kw)))
         if self.fail_apply:
             raise api_error(422)
@@ -355,7 +357,10 @@ def test_node_line_filtering_by_role_and_index() -> None:
 
 
 def test_pod_selector_is_the_current_attempts_taskmanagers() -> None:
-    assert kube.pod_selector("linear", 3) == "tfflink.dev/job=linear,tfflink.dev/component=taskmanager,tfflink.dev/attempt=3"
+    assert (
+        kube.pod_selector("linear", 3)
+        == "tfflink.dev/job=linear,tfflink.dev/component=taskmanager,tfflink.dev/attempt=3"
+    )
 
 
 def test_log_printer_splits_chunks_and_never_prints_a_line_twice() -> None:
@@ -399,10 +404,10 @@ def test_format_status() -> None:
     assert "Message:       the Flink job is RUNNING" in lines
     assert "Restarts:      1 of 3" in lines and "Attempt:       2" in lines and "Flink job:     a1b2c3" in lines
     assert "Code:          configmap/linear-code at /opt/tfflink/job" in lines
-    roles = lines[lines.index("Roles:") + 1:lines.index("Roles:") + 4]
+    roles = lines[lines.index("Roles:") + 1 : lines.index("Roles:") + 4]
     assert [r.split() for r in roles] == [["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"],
                                           ["worker", "2", "2", "0", "0"], ["ps", "1", "1", "0", "0"]]  # fmt: skip
-    conds = lines[lines.index("Conditions:") + 1:]
+    conds = lines[lines.index("Conditions:") + 1 :]
     assert conds[0].split() == ["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]
     assert conds[2].split() == ["Running", "True", "FlinkJobRunning", "2026-01-01T00:01:00Z", "running"]
 
@@ -419,10 +424,18 @@ def test_format_status_before_the_operator_reported() -> None:
 def test_port_forward_command() -> None:
     assert kube.port_forward_command("kubectl", "linear", "e2e", 9000) == [
         "kubectl", "port-forward", "-n", "e2e", "svc/linear-jobmanager", "9000:8081"]  # fmt: skip
-    assert kube.port_forward_command("k", "j", "n", 8081, "/kc", "ctx")[:5] == ["k", "--kubeconfig", "/kc", "--context", "ctx"]
+    assert kube.port_forward_command("k", "j", "n", 8081, "/kc", "ctx")[:5] == [
+        "k",
+        "--kubeconfig",
+        "/kc",
+        "--context",
+        "ctx",
+    ]
 
 
-def test_ui_without_kubectl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ui_without_kubectl(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     rc, _, err = run_cli(capsys, "ui", "linear")
     assert rc == 1 and err.startswith("tfflink: error: kubectl not found on PATH") and err.count("\n") == 1
@@ -448,10 +461,16 @@ def test_cluster_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "team"}}],
     }))  # fmt: skip
-    for argv in (["status", "linear"], ["logs", "linear", "--role", "ps"], ["submit", "--kubernetes", str(LINEAR / "job.yaml")]):
+    for argv in (
+        ["status", "linear"],
+        ["logs", "linear", "--role", "ps"],
+        ["submit", "--kubernetes", str(LINEAR / "job.yaml")],
+    ):
         rc, _, err = run_cli(capsys, *argv, "--kubeconfig", str(kc))
         last = err.strip().splitlines()[-1]
-        assert rc == 1 and last.startswith("tfflink: error: cannot reach the Kubernetes API server at https://127.0.0.1:1"), err
+        assert rc == 1 and last.startswith(
+            "tfflink: error: cannot reach the Kubernetes API server at https://127.0.0.1:1"
+        ), err
         assert "Traceback" not in err
 
 
@@ -482,7 +501,7 @@ class Stream:
         self.data = text.encode()
 
     def stream(self, n: int) -> Any:
-        yield from (self.data[i:i + 7] for i in range(0, len(self.data), 7))  # lines split anywhere
+        yield from (self.data[i : i + 7] for i in range(0, len(self.data), 7))  # lines split anywhere
 
     def release_conn(self) -> None:
         pass
@@ -502,7 +521,12 @@ class LogCore:
 
     def list_namespaced_pod(self, ns: str, label_selector: str, **_: Any) -> Obj:
         self.selectors.append(label_selector)
-        return Obj(items=[pod("linear-taskmanager-2-b", "taskmanager", "sidecar"), pod("linear-taskmanager-2-a", "taskmanager")])
+        return Obj(
+            items=[
+                pod("linear-taskmanager-2-b", "taskmanager", "sidecar"),
+                pod("linear-taskmanager-2-a", "taskmanager"),
+            ]
+        )
 
     def read_namespaced_pod_log(self, name: str, ns: str, container: str | None = None, follow: bool = False,
                                 timestamps: bool = False, **_: Any) -> Any:  # fmt: skip
@@ -539,7 +563,9 @@ def test_logs_follow_streams_every_pod_and_ends_with_the_job(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     core = LogCore()
-    monkeypatch.setattr(kube, "connect", lambda args: kube.Kube(FakeApi(), core, JobCustom("Running", "Succeeded"), "h", "e2e"))
+    monkeypatch.setattr(
+        kube, "connect", lambda args: kube.Kube(FakeApi(), core, JobCustom("Running", "Succeeded"), "h", "e2e")
+    )
     monkeypatch.setattr(kube.time, "sleep", lambda s: None)
     rc, out, err = run_cli(capsys, "logs", "linear", "-f", "--role", "worker")
     assert rc == 0, err

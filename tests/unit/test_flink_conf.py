@@ -48,7 +48,9 @@ def test_flink_exec_writes_the_conf_dir_from_the_images_flink_then_execs(tmp_pat
     assert r.returncode == 0, r.stderr
     conf = yaml.safe_load(r.stdout)
     assert conf["env.java.opts.all"].startswith("--add-opens") and conf["jobmanager.rpc.address"] == "linear-jobmanager"
-    assert (out / "log4j-console.properties").read_text() == "ours" and (out / "log4j-cli.properties").read_text() == "cli"
+    assert (out / "log4j-console.properties").read_text() == "ours" and (
+        out / "log4j-cli.properties"
+    ).read_text() == "cli"
 
 
 def test_node_lines_reach_the_container_stdout_when_configured(tmp_path: Path) -> None:

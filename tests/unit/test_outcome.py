@@ -21,15 +21,25 @@ def test_fatal_errors_are_not_retried_and_keep_their_python_line() -> None:
 
 
 def test_am_gave_up_from_its_status_or_from_the_root_exception() -> None:
-    end = classify("FAILED", am_phase="Failed", am_message="worker-1 failed: killed by signal 9 (gave up after 3 restart(s), maxRestarts=3)")
+    end = classify(
+        "FAILED",
+        am_phase="Failed",
+        am_message="worker-1 failed: killed by signal 9 (gave up after 3 restart(s), maxRestarts=3)",
+    )
     assert end is not None and end.kind is EndKind.GAVE_UP and end.restarts == 3
-    end = classify("FAILED", root_exception="Caused by: TFJobFailed: TFFlinkJob failed: ps-0 failed: OSError: x (gave up after 1 restart(s), maxRestarts=1)")
+    end = classify(
+        "FAILED",
+        root_exception="Caused by: TFJobFailed: TFFlinkJob failed: ps-0 failed: OSError: x (gave up after 1 restart(s), maxRestarts=1)",
+    )
     assert end is not None and end.kind is EndKind.GAVE_UP and end.restarts == 1
     assert end.reason.startswith("ps-0 failed: OSError: x")
 
 
 def test_other_failures_are_retryable_with_the_most_telling_line() -> None:
-    end = classify("FAILED", root_exception="org.apache.flink.runtime.JobException: Recovery is suppressed\nCaused by: RuntimeError: python worker died")
+    end = classify(
+        "FAILED",
+        root_exception="org.apache.flink.runtime.JobException: Recovery is suppressed\nCaused by: RuntimeError: python worker died",
+    )
     assert end is not None and end.retryable and end.reason == "RuntimeError: python worker died"
     end = classify("CANCELED")
     assert end is not None and end.retryable and end.reason == "Flink job CANCELED"

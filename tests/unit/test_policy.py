@@ -1,8 +1,8 @@
 """The full-restart policy: growing, capped backoff and a hard restart limit."""
 
+from tests.helpers import job_doc
 from tfflink.lifecycle import RestartPolicy
 from tfflink.spec import parse_job
-from tests.helpers import job_doc
 
 
 def test_backoff_grows_and_is_capped() -> None:

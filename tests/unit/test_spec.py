@@ -21,23 +21,50 @@ def test_valid_job_defaults() -> None:
 
 BAD_JOBS = [
     ("worker replicas 0", job_doc(roles={"worker": {"replicas": 0}}), "spec.roles.worker.replicas: must be >= 1"),
-    ("negative ps", job_doc(roles={"worker": {"replicas": 1}, "ps": {"replicas": -2}}), "spec.roles.ps.replicas: must be >= 0"),
+    (
+        "negative ps",
+        job_doc(roles={"worker": {"replicas": 1}, "ps": {"replicas": -2}}),
+        "spec.roles.ps.replicas: must be >= 0",
+    ),
     ("unknown mode", job_doc(mode="online"), "spec.mode: must be one of"),
-    ("no entry", {**job_doc(), "spec": {"roles": {"worker": {"replicas": 1}}}}, "spec.entry: required field is missing"),
-    ("file and module", job_doc(entry={"file": "a.py", "module": "b"}), "spec.entry: set exactly one of 'file' or 'module'"),
+    (
+        "no entry",
+        {**job_doc(), "spec": {"roles": {"worker": {"replicas": 1}}}},
+        "spec.entry: required field is missing",
+    ),
+    (
+        "file and module",
+        job_doc(entry={"file": "a.py", "module": "b"}),
+        "spec.entry: set exactly one of 'file' or 'module'",
+    ),
     ("bad function name", job_doc(entry={"file": "a.py", "function": "not valid"}), "spec.entry.function: must match"),
     ("unknown field", job_doc(replicas=3), "spec.replicas: unknown field"),
-    ("typo in roles", job_doc(roles={"worker": {"replicas": 1}, "pss": {"replicas": 1}}), "spec.roles.pss: unknown field"),
-    ("string replicas", job_doc(roles={"worker": {"replicas": "many"}}), "spec.roles.worker.replicas: input should be a valid integer"),
+    (
+        "typo in roles",
+        job_doc(roles={"worker": {"replicas": 1}, "pss": {"replicas": 1}}),
+        "spec.roles.pss: unknown field",
+    ),
+    (
+        "string replicas",
+        job_doc(roles={"worker": {"replicas": "many"}}),
+        "spec.roles.worker.replicas: input should be a valid integer",
+    ),
     ("bad memory", job_doc(flink={"taskManager": {"memory": "lots"}}), "spec.flink.taskManager.memory: must match"),
-    ("timeout below interval", job_doc(failover={"heartbeatIntervalSeconds": 5, "heartbeatTimeoutSeconds": 2}),
-     "spec.failover.heartbeatTimeoutSeconds: must be greater than heartbeatIntervalSeconds"),
+    (
+        "timeout below interval",
+        job_doc(failover={"heartbeatIntervalSeconds": 5, "heartbeatTimeoutSeconds": 2}),
+        "spec.failover.heartbeatTimeoutSeconds: must be greater than heartbeatIntervalSeconds",
+    ),
     ("negative restarts", job_doc(failover={"maxRestarts": -1}), "spec.failover.maxRestarts: must be >= 0"),
     ("unknown policy", job_doc(failover={"policy": "RestartOne"}), "spec.failover.policy: must be one of"),
     ("wrong apiVersion", {**job_doc(), "apiVersion": "tfflink.dev/v2"}, "apiVersion: must be one of"),
     ("wrong kind", {**job_doc(), "kind": "TFJob"}, "kind: must be one of"),
     ("bad name", {**job_doc(), "metadata": {"name": "My_Job"}}, "metadata.name: must match"),
-    ("non-string property", job_doc(properties={"steps": [1, 2]}), "spec.properties.steps: input should be a valid string"),
+    (
+        "non-string property",
+        job_doc(properties={"steps": [1, 2]}),
+        "spec.properties.steps: input should be a valid string",
+    ),
 ]
 
 
@@ -83,12 +110,18 @@ def test_cli_missing_job_file(tmp_path: Path) -> None:
     ("entry", "code", "message"),
     [
         ({"file": "missing.py"}, "", "spec.entry.file: missing.py not found"),
-        ({"file": "fn.py", "function": "train"}, "def map_func(c):\n    pass\n", "spec.entry.function: 'train' is not defined"),
+        (
+            {"file": "fn.py", "function": "train"},
+            "def map_func(c):\n    pass\n",
+            "spec.entry.function: 'train' is not defined",
+        ),
         ({"module": "no_such_module_xyz"}, "", "spec.entry.module: module 'no_such_module_xyz' not found"),
         ({"file": "fn.py"}, "def map_func(:\n", "syntax error"),
     ],
 )
-def test_bad_entry_reported_before_flink_starts(write_job, tmp_path: Path, entry: dict, code: str, message: str) -> None:
+def test_bad_entry_reported_before_flink_starts(
+    write_job, tmp_path: Path, entry: dict, code: str, message: str
+) -> None:
     job = write_job(job_doc(entry=entry), code=code)
     r = tfflink("run", str(job), "--workdir", str(tmp_path / "wd"))
     assert r.returncode == 2

@@ -16,10 +16,13 @@ from tfflink.spec import SpecError, load_job, parse_job
 from tfflink.spec.loader import MAX_DOCUMENT_BYTES
 from tfflink.spec.models import RUNTIME_FLINK_KEYS
 
-BOMB = "\n".join(
-    [f"spec: &s0 [{', '.join(['lol'] * 10)}]"]
-    + [f"x{i}: &s{i} [{', '.join([f'*s{i - 1}'] * 10)}]" for i in range(1, 10)]
-) + "\n"
+BOMB = (
+    "\n".join(
+        [f"spec: &s0 [{', '.join(['lol'] * 10)}]"]
+        + [f"x{i}: &s{i} [{', '.join([f'*s{i - 1}'] * 10)}]" for i in range(1, 10)]
+    )
+    + "\n"
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -48,11 +51,15 @@ def test_validate_refuses_the_bomb_from_the_cli(tmp_path: Path) -> None:
     assert r.returncode == 2 and "alias bomb" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("a: &a [*a]\n", "recursive alias"),
-    ("[" * 3000 + "]" * 3000 + "\n", "nested more than"),
-    ("a: " + "{b: " * 150 + "1" + "}" * 150 + "\n", "nested more than"),
-], ids=["recursive", "deep-list", "deep-map"])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a: &a [*a]\n", "recursive alias"),
+        ("[" * 3000 + "]" * 3000 + "\n", "nested more than"),
+        ("a: " + "{b: " * 150 + "1" + "}" * 150 + "\n", "nested more than"),
+    ],
+    ids=["recursive", "deep-list", "deep-map"],
+)
 def test_recursive_and_deeply_nested_yaml_is_refused(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in problems(tmp_path, text)
 
@@ -113,7 +120,9 @@ def test_flink_configuration_size_is_bounded() -> None:
         parse_job(job_doc(flink={"configuration": {f"my.key{i}": "v" * 200 for i in range(400)}}))
 
 
-@pytest.mark.parametrize("name", ["TFFLINK_RENDEZVOUS", "TFFLINK_NODE_HOST", "TFFLINK_ANYTHING", "FLINK_CONF_DIR", "POD_IP"])
+@pytest.mark.parametrize(
+    "name", ["TFFLINK_RENDEZVOUS", "TFFLINK_NODE_HOST", "TFFLINK_ANYTHING", "FLINK_CONF_DIR", "POD_IP"]
+)
 def test_env_names_the_runtime_owns_are_refused(name: str) -> None:
     with pytest.raises(SpecError) as e:
         parse_job(job_doc(kubernetes={"env": [{"name": "OK", "value": "1"}, {"name": name, "value": "x"}]}))

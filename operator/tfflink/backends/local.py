@@ -30,14 +30,12 @@ RUN_ID_ENV = "TFFLINK_RUN_ID"
 
 def pyflink_home() -> Path:
     """Directory of the installed PyFlink distribution (bin/, lib/, conf/)."""
-    import pyflink  # noqa: PLC0415  (only the local backend needs PyFlink)
+    import pyflink  # only the local backend needs PyFlink
 
     return Path(pyflink.__file__).resolve().parent
 
 
-def flink_configuration(
-    *, spec: FlinkSpec, slots: int, ports: dict[str, int], python: str
-) -> dict[str, str]:
+def flink_configuration(*, spec: FlinkSpec, slots: int, ports: dict[str, int], python: str) -> dict[str, str]:
     """The session cluster's config.yaml as flat keys; the user's keys win."""
     conf = {
         "jobmanager.rpc.address": "localhost",
@@ -108,14 +106,12 @@ class LocalFlinkCluster:
     def start(self, timeout: float = 90.0) -> None:
         """Start both JVMs and wait until REST reports every slot; raise on failure."""
         self.ports = {k: free_port("127.0.0.1") for k in ("rest", "rpc", "tm_rpc", "tm_data", "blob")}
-        conf = flink_configuration(
-            spec=self.spec, slots=self.slots, ports=self.ports, python=self.python
-        )
+        conf = flink_configuration(spec=self.spec, slots=self.slots, ports=self.ports, python=self.python)
         _write_conf(self.workdir / "conf", conf)
         (self.workdir / "log").mkdir(parents=True, exist_ok=True)
         bin_dir = pyflink_home() / "bin"
         for name, script in (("jobmanager", "jobmanager.sh"), ("taskmanager", "taskmanager.sh")):
-            out = open(self.workdir / "log" / f"{name}.out", "wb")  # noqa: SIM115
+            out = open(self.workdir / "log" / f"{name}.out", "wb")
             self.procs[name] = subprocess.Popen(
                 ["bash", str(bin_dir / script), "start-foreground"],
                 env=self.env(),

@@ -165,7 +165,11 @@ class LocalRunner:
             reasons = status.get("restartReasons", [])
             for reason in reasons[reasons_shown:]:
                 reasons_shown += 1
-                self.out(printable(f"tfflink: TF cluster restart {status.get('restarts', '?')}/{self.policy.max_restarts}: {reason}"))
+                self.out(
+                    printable(
+                        f"tfflink: TF cluster restart {status.get('restarts', '?')}/{self.policy.max_restarts}: {reason}"
+                    )
+                )
             dead = self.cluster.dead_process() if self.cluster else None
             if dead:
                 return _Attempt("flink-failed", f"Flink {dead} process died", status)
@@ -226,4 +230,3 @@ class LocalRunner:
             self.cluster.stop()
             self.cluster = None
         kill_tagged(self.run_id)
-

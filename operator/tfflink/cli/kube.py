@@ -275,7 +275,9 @@ def missing_files(job: TFFlinkJob, pkg: CodePackage) -> list[str]:
     named = [("spec.entry.file", spec.entry.file if spec.entry else None),
              ("spec.input.process.file", spec.input.process.file if spec.input and spec.input.process else None)]  # fmt: skip
     for i, src in enumerate(spec.input.sources if spec.input else []):
-        named += [(f"spec.input.sources[{i}].csv.paths[{j}]", p) for j, p in enumerate(src.csv.paths if src.csv else [])]
+        named += [
+            (f"spec.input.sources[{i}].csv.paths[{j}]", p) for j, p in enumerate(src.csv.paths if src.csv else [])
+        ]
     out = []
     for where, value in named:
         if value and _relative(value):
@@ -339,7 +341,7 @@ class Kube:
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
     """The namespace of the kube context (local files only; None when there is none)."""
     try:
-        from kubernetes import config  # noqa: PLC0415
+        from kubernetes import config
 
         contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
     except Exception:  # noqa: BLE001 - no kubeconfig: in-cluster or the default namespace
@@ -351,8 +353,8 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str | Non
 
 def connect(args: argparse.Namespace) -> Kube:
     """A client for the kube context (or the pod's service account), and the namespace."""
-    import kubernetes  # noqa: PLC0415
-    from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
+    import kubernetes
+    from kubernetes.config.config_exception import ConfigException
 
     cfg = kubernetes.client.Configuration()
     try:
@@ -365,7 +367,7 @@ def connect(args: argparse.Namespace) -> Kube:
         kubernetes.config.load_incluster_config(client_configuration=cfg)
     cfg.retries = 1  # one retry (a stale keep-alive connection), then the error
     if not cfg.verify_ssl:  # insecure-skip-tls-verify: the user chose it; kubectl does not warn either
-        import urllib3  # noqa: PLC0415
+        import urllib3
 
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     if not log.isEnabledFor(logging.DEBUG):
@@ -385,9 +387,9 @@ def _status_body(e: Any) -> dict[str, Any]:
 
 def describe(e: BaseException) -> str | None:
     """One line for an API, connection or configuration failure; None for anything else."""
-    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
-    from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
-    from urllib3.exceptions import HTTPError, MaxRetryError  # noqa: PLC0415
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError, MaxRetryError
 
     if isinstance(e, ApiException):
         msg = _status_body(e).get("message") or (e.body or "").strip()[:200] or e.reason
@@ -418,7 +420,7 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
             return e.code
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
-        except Exception as e:  # noqa: BLE001 - never a traceback; -v logs it
+        except Exception as e:  # never a traceback; -v logs it
             log.debug("tfflink %s failed", args.command, exc_info=True)
             msg = describe(e) or f"{type(e).__name__}: {e} (tfflink -v shows where)"
             _err(msg)
@@ -429,7 +431,7 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _is_status(e: BaseException, code: int) -> bool:
     """An API answer with this HTTP status (the client raises subclasses: NotFoundException...)."""
-    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+    from kubernetes.client.exceptions import ApiException
 
     return isinstance(e, ApiException) and e.status == code
 
@@ -444,7 +446,9 @@ def get_job(kube: Kube, name: str) -> dict[str, Any]:
             if (_status_body(e).get("details") or {}).get("name") == name:
                 raise CliError(f"TFFlinkJob {name} not found in namespace {kube.namespace} "
                                f"(kubectl get tfj -n {kube.namespace})") from None  # fmt: skip
-            raise CliError("the API server does not know TFFlinkJobs: install the CRD (kubectl apply -f crds/)") from None
+            raise CliError(
+                "the API server does not know TFFlinkJobs: install the CRD (kubectl apply -f crds/)"
+            ) from None
         raise
 
 
@@ -476,7 +480,7 @@ class Prepared:
 def prepare(job_file: str, namespace: str | None, exclude: Iterable[str] = (),
             context_namespace: Callable[[], str | None] = lambda: None) -> Prepared:  # fmt: skip
     """Load, validate and package; raise SpecError (exit 2) or CliError, creating nothing."""
-    import yaml  # noqa: PLC0415
+    import yaml
 
     loaded = load_job(job_file)
     check_entry(loaded)
@@ -501,14 +505,14 @@ def prepare(job_file: str, namespace: str | None, exclude: Iterable[str] = (),
     old = ((raw.get("spec") or {}).get("kubernetes") or {}).get("codeConfigMap")
     if old and old != cm["metadata"]["name"]:
         warnings.append(f"spec.kubernetes.codeConfigMap {old} is replaced by {cm['metadata']['name']}")
-    from ..backends.kubernetes.manifests import spec_problems  # noqa: PLC0415
+    from ..backends.kubernetes.manifests import spec_problems
 
     warnings += [f"the operator will refuse this job: {p}" for p in spec_problems(stored.spec)]
     return Prepared(name, ns, pkg, cm, doc, warnings)
 
 
 def _dry_run(p: Prepared) -> None:
-    import yaml  # noqa: PLC0415
+    import yaml
 
     sizes = p.package.sizes()
     print(f"# dry run: nothing was created. ConfigMap {p.config_map['metadata']['name']} "
@@ -621,7 +625,7 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
 def format_status(obj: dict[str, Any]) -> str:
     """A TFFlinkJob's status as text: phase, reason, restarts, roles, conditions, Flink job."""
     meta, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    max_restarts = ((spec.get("failover") or {}).get("maxRestarts"))
+    max_restarts = (spec.get("failover") or {}).get("maxRestarts")
     phase = st.get("phase")
     lines = [f"Name:          {meta.get('name', '?')}", f"Namespace:     {meta.get('namespace', '?')}"]
     if not phase:
@@ -763,7 +767,7 @@ def _follow_pod(kube: Kube, pod: Any, printer: LogPrinter, stop: threading.Event
         try:
             resp = kube.core.read_namespaced_pod_log(pod.metadata.name, kube.namespace, container=_container(pod),
                                                      follow=True, timestamps=True, _preload_content=False)  # fmt: skip
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any API failure ends this pod's follow with one warning
             if _is_status(e, 400):  # not started yet
                 stop.wait(2)
                 continue

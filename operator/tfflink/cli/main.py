@@ -35,8 +35,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     loaded = _load(args.job)
     job = loaded.job  # type: ignore[attr-defined]
     roles = job.spec.roles
-    print(f"{args.job}: valid TFFlinkJob {job.metadata.name!r} ({job.spec.mode.value}, "
-          f"{roles.worker.replicas} worker(s), {roles.ps.replicas} ps)")
+    print(
+        f"{args.job}: valid TFFlinkJob {job.metadata.name!r} ({job.spec.mode.value}, "
+        f"{roles.worker.replicas} worker(s), {roles.ps.replicas} ps)"
+    )
     return EXIT_OK
 
 
@@ -45,8 +47,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..backends.local_runner import LocalRunner  # noqa: PLC0415  (pulls in PyFlink paths)
-    from ..backends.submit import SubmitError  # noqa: PLC0415
+    from ..backends.local_runner import LocalRunner  # pulls in PyFlink paths
+    from ..backends.submit import SubmitError
 
     loaded = _load(args.job)
     name = loaded.job.metadata.name  # type: ignore[attr-defined]
@@ -65,11 +67,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"job {name}: {e}")
         return EXIT_FAILED
     if args.status_file:
-        Path(args.status_file).write_text(json.dumps({
-            "phase": result.phase.value, "reason": result.reason, "restarts": result.restarts,
-            "restartReasons": result.restart_reasons, "jobId": result.job_id,
-            "elapsedSeconds": round(result.elapsed, 2), "am": result.am_status,
-        }, indent=2))
+        Path(args.status_file).write_text(
+            json.dumps(
+                {
+                    "phase": result.phase.value,
+                    "reason": result.reason,
+                    "restarts": result.restarts,
+                    "restartReasons": result.restart_reasons,
+                    "jobId": result.job_id,
+                    "elapsedSeconds": round(result.elapsed, 2),
+                    "am": result.am_status,
+                },
+                indent=2,
+            )
+        )
     if result.phase.value == "Succeeded":
         print(f"tfflink: job {name} Succeeded in {result.elapsed:.1f}s (restarts: {result.restarts})", flush=True)
         return EXIT_OK
@@ -79,14 +90,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     if not args.flink_address or not args.rendezvous:
-        _err("submit: --flink-address and --rendezvous are required (how the operator's submitter pod "
-             "submits); to submit a job to your Kubernetes cluster: tfflink submit --kubernetes job.yaml")
+        _err(
+            "submit: --flink-address and --rendezvous are required (how the operator's submitter pod "
+            "submits); to submit a job to your Kubernetes cluster: tfflink submit --kubernetes job.yaml"
+        )
         return EXIT_INVALID
-    from ..backends.submit import SubmitError, submit  # noqa: PLC0415
-    from ..runtime.config import RuntimeConfig  # noqa: PLC0415
+    from ..backends.submit import SubmitError, submit
+    from ..runtime.config import RuntimeConfig
 
     loaded = _load_submitted(args.job, args.base_dir)
-    import uuid  # noqa: PLC0415
+    import uuid
 
     token = None
     if args.token_file:  # e.g. a mounted Secret; default: a fresh random token
@@ -101,7 +114,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous,  # type: ignore[arg-type]
                                     submission=args.submission or uuid.uuid4().hex[:12],
                                     restarts_done=args.restarts_done, token=token)  # fmt: skip
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
     # A private directory of our own unless given: it briefly holds the token (never a fixed
     # path in a shared /tmp; the operator's submitter pod passes its own emptyDir).
@@ -123,7 +136,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _load_submitted(path: str, base_dir: str | None) -> object:
     """The job file, with relative paths resolved against ``base_dir`` when given (pods)."""
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
 
     loaded = load_job(path)
     if base_dir:
@@ -134,11 +147,11 @@ def _load_submitted(path: str, base_dir: str | None) -> object:
 
 def cmd_flink_exec(args: argparse.Namespace) -> int:
     """Write FLINK_CONF_DIR (the image's Flink defaults + the job's keys), then exec the command."""
-    import os  # noqa: PLC0415
+    import os
 
-    import yaml  # noqa: PLC0415
+    import yaml
 
-    from ..backends.flink_conf import CONFIG_FILE, write_conf_dir  # noqa: PLC0415
+    from ..backends.flink_conf import CONFIG_FILE, write_conf_dir
 
     command = list(args.command)
     command = command[1:] if command[:1] == ["--"] else command
@@ -157,7 +170,7 @@ def cmd_flink_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
-    from ..operator.main import main as operator_main  # noqa: PLC0415  (needs tfflink[operator])
+    from ..operator.main import main as operator_main  # needs tfflink[operator]
 
     rest = list(args.operator_args)
     return operator_main(rest[1:] if rest[:1] == ["--"] else rest)
@@ -179,8 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--status-file", help="write the final status as JSON here")
     r.set_defaults(fn=cmd_run)
 
-    s = sub.add_parser("submit", help="submit a job: --kubernetes to your cluster (code as a ConfigMap), else to a "
-                       "Flink session cluster (the operator's submitter pod), printing its Flink job id")
+    s = sub.add_parser(
+        "submit",
+        help="submit a job: --kubernetes to your cluster (code as a ConfigMap), else to a "
+        "Flink session cluster (the operator's submitter pod), printing its Flink job id",
+    )
     s.add_argument("job", help="path of job.yaml")
     s.add_argument("--flink-address", metavar="HOST:PORT", help="the session cluster (required without --kubernetes)")
     s.add_argument("--rendezvous", help="file:///dir or configmap://namespace/name (required without --kubernetes)")
@@ -192,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token-file", help="the AM's secret token for this submission (default: a new random one)")
     s.set_defaults(fn=cmd_submit)
 
-    x = sub.add_parser("flink-exec", help="(pods) write FLINK_CONF_DIR from the image's Flink and --config-dir, exec CMD")
+    x = sub.add_parser(
+        "flink-exec", help="(pods) write FLINK_CONF_DIR from the image's Flink and --config-dir, exec CMD"
+    )
     x.add_argument("--config-dir", required=True, help="directory with config.yaml (our keys) and log4j files")
     x.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to exec")
     x.set_defaults(fn=cmd_flink_exec)
@@ -207,8 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.fn(args))
     except SpecError as e:

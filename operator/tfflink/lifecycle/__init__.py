@@ -7,4 +7,14 @@ from .errors import FatalJobError, error_line, is_fatal, strip_fatal
 from .policy import Decision, DecisionKind, RestartPolicy
 from .states import Phase, RoleState
 
-__all__ = ["FatalJobError", "error_line", "is_fatal", "strip_fatal", "Decision", "DecisionKind", "Phase", "RestartPolicy", "RoleState"]
+__all__ = [
+    "FatalJobError",
+    "error_line",
+    "is_fatal",
+    "strip_fatal",
+    "Decision",
+    "DecisionKind",
+    "Phase",
+    "RestartPolicy",
+    "RoleState",
+]

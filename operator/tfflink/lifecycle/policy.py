@@ -40,9 +40,9 @@ class RestartPolicy:
     @classmethod
     def from_spec(cls, failover: object) -> RestartPolicy:
         """Build from a ``FailoverSpec`` (duck-typed so this module stays import-free)."""
-        b = getattr(failover, "backoff")
+        b = failover.backoff
         return cls(
-            max_restarts=getattr(failover, "max_restarts"),
+            max_restarts=failover.max_restarts,
             initial_seconds=b.initial_seconds,
             max_seconds=b.max_seconds,
             multiplier=b.multiplier,

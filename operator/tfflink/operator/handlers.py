@@ -121,9 +121,15 @@ def job_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.daemon(*JOBS, cancellation_timeout=10.0)
 async def supervise(
-    body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, stopped: kopf.DaemonStopped,
-    tfflink_pods: kopf.Index[Any, ObjectFact], tfflink_deployments: kopf.Index[Any, ObjectFact],
-    tfflink_submitters: kopf.Index[Any, ObjectFact], **_: Any,
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    tfflink_pods: kopf.Index[Any, ObjectFact],
+    tfflink_deployments: kopf.Index[Any, ObjectFact],
+    tfflink_submitters: kopf.Index[Any, ObjectFact],
+    **_: Any,
 ) -> None:
     """The job's supervision loop (see :mod:`tfflink.operator.reconciler`)."""
     key = (namespace, name)

@@ -18,11 +18,16 @@ def parse_args(argv: list[str] | None) -> tuple[OperatorConfig, argparse.Namespa
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="serve the whole cluster (default)")
     p.add_argument("--liveness", default=env.liveness, help="liveness endpoint URL ('' turns it off)")
     p.add_argument("--metrics-port", type=int, default=env.metrics_port, help="Prometheus port (0: off)")
-    p.add_argument("--flink-url-template", default=env.flink_url_template,
-                   help="JobManager REST URL with {namespace}, {service}, {port}")
+    p.add_argument(
+        "--flink-url-template",
+        default=env.flink_url_template,
+        help="JobManager REST URL with {namespace}, {service}, {port}",
+    )
     p.add_argument("--poll-seconds", type=float, default=env.poll_seconds, help="Flink state polling period")
     p.add_argument("--watch-timeout", type=int, default=env.watch_timeout_seconds, help="watch request timeout (s)")
-    p.add_argument("--log-format", choices=["json", "plain", "full"], default=os.environ.get("TFFLINK_LOG_FORMAT", "json"))
+    p.add_argument(
+        "--log-format", choices=["json", "plain", "full"], default=os.environ.get("TFFLINK_LOG_FORMAT", "json")
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     namespaces = tuple(args.namespace) or (() if args.all_namespaces else env.namespaces)

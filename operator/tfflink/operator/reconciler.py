@@ -138,7 +138,11 @@ class JobLoop:
         except (ValueError, AttributeError):
             why = str(e.reason)
         st = self.status.model_copy(deep=True)
-        st.phase, st.reason, st.message = "Failed", "Refused", f"the API server refused the session cluster: {why}"[:2000]
+        st.phase, st.reason, st.message = (
+            "Failed",
+            "Refused",
+            f"the API server refused the session cluster: {why}"[:2000],
+        )
         st.intent = None
         st.completion_time = now_rfc3339()
         st.set_condition("Failed", True, st.reason, st.message, st.completion_time)
@@ -194,7 +198,11 @@ class JobLoop:
 
 
 async def supervise(
-    deps: Deps, *, body: Mapping[str, Any], facts: Callable[[], Iterable[ObjectFact]], post: EventPoster,
+    deps: Deps,
+    *,
+    body: Mapping[str, Any],
+    facts: Callable[[], Iterable[ObjectFact]],
+    post: EventPoster,
     stopped: Any,
 ) -> None:
     """Loop until kopf stops the daemon (the job was deleted or the operator exits)."""
@@ -217,7 +225,7 @@ async def supervise(
                 wait = min(30.0, 0.5 * 2**failures)
                 deps.metrics.reconciles.labels("error").inc()
                 log.warning("%s/%s: API error %s (%s); retrying in %.1fs", *key, e.status, e.reason, wait)
-            except Exception:  # noqa: BLE001 - one job's bug must not stop the loop
+            except Exception:  # one job's bug must not stop the loop
                 failures += 1
                 wait = min(30.0, 0.5 * 2**failures)
                 deps.metrics.reconciles.labels("error").inc()

@@ -146,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.timeout = self.server.socket_timeout
         super().setup()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("am http: " + format, *args)
 
     def _reply(self, code: int, body: dict[str, Any]) -> None:
@@ -165,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
         given = self.headers.get("Authorization", "")
         if not given.startswith(AUTH_SCHEME):
             return False
-        return hmac.compare_digest(given[len(AUTH_SCHEME):].strip().encode(errors="replace"), self.server.token)
+        return hmac.compare_digest(given[len(AUTH_SCHEME) :].strip().encode(errors="replace"), self.server.token)
 
     def _authorized(self) -> bool:
         """True with the right token; else answers 401 (none) or 403 (wrong) itself."""
@@ -186,23 +186,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(409, {"error": str(e)})
         except (OSError, TimeoutError):
             self.close_connection = True  # the client went away or stalled: nothing to answer
-        except Exception:  # noqa: BLE001  (a bug must not kill the connection's thread noisily)
+        except Exception:  # a bug must not kill the connection's thread noisily
             log.exception("am http: %s %s failed", self.command, self.path[:200])
             try:
                 self._reply(500, {"error": "internal error"})
             except OSError:
                 pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve(self._get)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve(self._post)
 
     def _refuse_method(self) -> None:
         self._reply(405, {"error": f"method {self.command} not allowed"})
 
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method  # noqa: N815
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
 
     def _get(self) -> None:
         url = urlparse(self.path)
@@ -261,7 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, st.heartbeat(role, index, _int(body, "version"), running, _logs(body)))
         else:
             code = _int(body, "exitCode", -(2**31), MAX_INT)
-            self._reply(200, st.finish(role, index, _int(body, "version"), code, _str(body, "error", 1 << 15, default="")))
+            self._reply(
+                200, st.finish(role, index, _int(body, "version"), code, _str(body, "error", 1 << 15, default=""))
+            )
 
 
 class AMServer(ThreadingHTTPServer):
@@ -402,10 +404,14 @@ class AMClient:
         return self._call(f"/cluster?version={version}")
 
     def heartbeat(self, role: str, index: int, version: int, running: bool, logs: list[str]) -> dict[str, Any]:
-        return self._call("/heartbeat", {"role": role, "index": index, "version": version, "running": running, "logs": logs})
+        return self._call(
+            "/heartbeat", {"role": role, "index": index, "version": version, "running": running, "logs": logs}
+        )
 
     def finish(self, role: str, index: int, version: int, exit_code: int, error: str) -> dict[str, Any]:
-        return self._call("/finish", {"role": role, "index": index, "version": version, "exitCode": exit_code, "error": error})
+        return self._call(
+            "/finish", {"role": role, "index": index, "version": version, "exitCode": exit_code, "error": error}
+        )
 
     def status(self) -> dict[str, Any]:
         return self._call("/status")
@@ -414,7 +420,9 @@ class AMClient:
         return self._call(f"/logs?after={after}")
 
 
-def log_batches(lines: list[str], max_bytes: int = MAX_BODY // 2, max_lines: int = MAX_LOG_LINES_PER_CALL // 2) -> list[list[str]]:
+def log_batches(
+    lines: list[str], max_bytes: int = MAX_BODY // 2, max_lines: int = MAX_LOG_LINES_PER_CALL // 2
+) -> list[list[str]]:
     """``lines`` cut into heartbeat-sized batches (each well under the AM's body limit)."""
     out: list[list[str]] = [[]]
     size = 0

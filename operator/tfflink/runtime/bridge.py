@@ -127,7 +127,7 @@ def encode_rows(rows: list[Any]) -> bytes:
                 a.byteswap()
             return _COLS.pack(len(rows), width, a.typecode.encode()) + a.tobytes()
     parts = [_COLS.pack(len(rows), width, COLUMNS)]
-    for col in zip(*rows):
+    for col in zip(*rows, strict=True):
         tag, data = _encode_column(col)
         parts += [_COL.pack(tag, len(data)), data]
     return b"".join(parts)
@@ -147,7 +147,7 @@ def decode_rows(data: bytes) -> list[tuple[Any, ...]]:
             if not _NATIVE:
                 a.byteswap()
             flat = iter(a.tolist())
-            return list(zip(*[flat] * width))
+            return list(zip(*[flat] * width, strict=True))
         if layout != COLUMNS:
             raise BridgeProtocolError(f"row batch: unknown layout {layout!r}")
         pos, cols = _COLS.size, []
@@ -179,7 +179,7 @@ def decode_rows(data: bytes) -> list[tuple[Any, ...]]:
         raise
     except (struct.error, ValueError, UnicodeDecodeError, RecursionError) as e:
         raise BridgeProtocolError(f"row batch: {e}") from None
-    return list(zip(*cols))
+    return list(zip(*cols, strict=True))
 
 
 def encode_results(rows: list[Any]) -> bytes:
@@ -541,7 +541,7 @@ NUMPY_TYPES = {"float32": "float32", "float64": "float64", "int32": "int32", "in
 
 def column_batches(client: BridgeClient, columns: list[tuple[str, str]], batch_size: int) -> Iterator[dict[str, Any]]:
     """Dicts of numpy columns of ``batch_size`` rows (the last one shorter) until end of input."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     names = [n for n, _ in columns]
     numeric = [i for i, (_, t) in enumerate(columns) if t != "string"]
@@ -552,7 +552,7 @@ def column_batches(client: BridgeClient, columns: list[tuple[str, str]], batch_s
     have = 0
     for batch in client.batches_iter():
         cols: dict[str, Any] = {}
-        by_column = list(zip(*batch))
+        by_column = list(zip(*batch, strict=True))
         for i in numeric:  # each column straight to its own dtype: int64 stays exact
             cols[names[i]] = np.array(by_column[i], dtype=NUMPY_TYPES[columns[i][1]])
         for i in strings:

@@ -37,7 +37,12 @@ class RuntimeConfig:
 
     @classmethod
     def from_loaded(
-        cls, loaded: LoadedJob, *, rendezvous: str, submission: str, restarts_done: int = 0,
+        cls,
+        loaded: LoadedJob,
+        *,
+        rendezvous: str,
+        submission: str,
+        restarts_done: int = 0,
         token: str | None = None,
     ) -> RuntimeConfig:
         """One submission of ``loaded``; a fresh random ``token`` unless one is given."""

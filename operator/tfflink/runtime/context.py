@@ -61,7 +61,7 @@ class TFContext:
             path = self._node.get("data_channel")
             if not path:
                 raise RuntimeError("no input stream: context.get_dataset() needs spec.mode: stream")
-            from .bridge import BridgeClient  # noqa: PLC0415
+            from .bridge import BridgeClient
 
             self._bridge = BridgeClient(path)
         return self._bridge
@@ -72,15 +72,21 @@ class TFContext:
 
     def get_batches(self, batch_size: int = 256) -> Any:
         """Iterator of dicts of numpy columns (``batch_size`` rows each) until end of input."""
-        from .bridge import column_batches  # noqa: PLC0415
+        from .bridge import column_batches
 
         return column_batches(self._client(), self.get_input_columns(), batch_size)
 
     def get_dataset(self, batch_size: int = 256) -> Any:
         """A ``tf.data.Dataset`` of dicts of typed column batches; it ends with the input."""
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
-        dtypes = {"float32": tf.float32, "float64": tf.float64, "int32": tf.int32, "int64": tf.int64, "string": tf.string}
+        dtypes = {
+            "float32": tf.float32,
+            "float64": tf.float64,
+            "int32": tf.int32,
+            "int64": tf.int64,
+            "string": tf.string,
+        }
         sig = {n: tf.TensorSpec([None], dtypes[t], name=n) for n, t in self.get_input_columns()}
         return tf.data.Dataset.from_generator(lambda: self.get_batches(batch_size), output_signature=sig)
 

@@ -35,10 +35,10 @@ class RoleFunction(MapFunction):  # type: ignore[misc]
 
     def map(self, value: int) -> str:
         if self.role == AM:
-            from .am import run_am  # noqa: PLC0415
+            from .am import run_am
 
             return run_am(self.cfg)
-        from .agent import NodeAgent  # noqa: PLC0415
+        from .agent import NodeAgent
 
         return NodeAgent(self.cfg, self.role, self.index).run()
 
@@ -59,13 +59,13 @@ def role_stream(env: StreamExecutionEnvironment, cfg: RuntimeConfig, role: str, 
 
 def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
     """The whole Flink program of ``cfg``, by ``spec.mode``."""
-    from ..spec.models import Mode  # noqa: PLC0415
+    from ..spec.models import Mode
 
     mode = cfg.spec.mode
     if mode is Mode.INFERENCE:
         add_saved_model_inference(env, cfg)
     elif mode is Mode.STREAM:
-        from .stream import add_stream_cluster  # noqa: PLC0415
+        from .stream import add_stream_cluster
 
         add_stream_cluster(env, cfg)
     else:
@@ -79,24 +79,26 @@ def add_saved_model_inference(
 
     The library API passes its own ``rows`` and ``sink=False`` to get the scored stream.
     """
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
-    from .inference import SavedModelFunction  # noqa: PLC0415
-    from .stream import PICKLED, input_stream, to_subtasks  # noqa: PLC0415
+    from .inference import SavedModelFunction
+    from .stream import PICKLED, input_stream, to_subtasks
 
     spec = cfg.spec
     assert spec.input and spec.output and spec.saved_model  # the model validator ensures these
     n = spec.roles.worker.replicas
     if rows is None:
         rows = input_stream(env, spec.input, Path(cfg.resolve(".")), n, "default")
-    fn = SavedModelFunction(spec.saved_model, cfg.resolve(spec.saved_model.path), spec.input.row_columns(), spec.output.keep)
+    fn = SavedModelFunction(
+        spec.saved_model, cfg.resolve(spec.saved_model.path), spec.input.row_columns(), spec.output.keep
+    )
     scored = to_subtasks(env, rows, "default").process(fn, output_type=PICKLED).name("saved-model").set_parallelism(n)
     return add_file_sink(scored, cfg, n) if sink else scored
 
 
 def add_file_sink(results: DataStream, cfg: RuntimeConfig, parallelism: int, group: str = "default") -> DataStream:
     """Write result dicts to ``spec.output`` (one part file per subtask)."""
-    from .inference import FileWriter  # noqa: PLC0415
+    from .inference import FileWriter
 
     out = cfg.spec.output
     assert out is not None

@@ -23,12 +23,16 @@ from .stream import EndAwareFunction, Row
 NUMERIC = {ColumnType.FLOAT32, ColumnType.FLOAT64, ColumnType.INT32, ColumnType.INT64}
 
 
-def input_mapping(spec: SavedModelSpec, signature_inputs: dict[str, Any], columns: list[Column], keep: list[str]) -> dict[str, list[str]]:
+def input_mapping(
+    spec: SavedModelSpec, signature_inputs: dict[str, Any], columns: list[Column], keep: list[str]
+) -> dict[str, list[str]]:
     """Signature input -> row columns; the default feeds the only input every numeric column."""
     if spec.inputs:
         unknown = [n for n in spec.inputs if n not in signature_inputs]
         if unknown:
-            raise FatalJobError(f"spec.savedModel.inputs: {unknown} not in the signature's inputs {sorted(signature_inputs)}")
+            raise FatalJobError(
+                f"spec.savedModel.inputs: {unknown} not in the signature's inputs {sorted(signature_inputs)}"
+            )
         return dict(spec.inputs)
     if len(signature_inputs) != 1:
         raise FatalJobError(f"spec.savedModel.inputs: required, the signature has inputs {sorted(signature_inputs)}")
@@ -40,7 +44,7 @@ class ModelScorer:
     """A loaded SavedModel signature that scores lists of rows (usable outside Flink too)."""
 
     def __init__(self, spec: SavedModelSpec, path: str, columns: list[Column], keep: list[str]) -> None:
-        import tensorflow as tf  # noqa: PLC0415  (only where a model runs)
+        import tensorflow as tf  # only where a model runs
 
         self.tf = tf
         self.model = tf.saved_model.load(path)
@@ -54,7 +58,7 @@ class ModelScorer:
 
     def tensors(self, rows: list[Row]) -> dict[str, Any]:
         """Stack the mapped columns of ``rows`` into one tensor per signature input."""
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         out = {}
         for name, cols in self.mapping.items():
@@ -148,4 +152,3 @@ class FileWriter(FlatMapFunction):  # type: ignore[misc]
             self.fh.close()
             os.replace(self.final + ".inprogress", self.final)
             self.fh = None
-

@@ -71,7 +71,9 @@ def coerce(values: Iterable[Any], columns: list[Column], where: str) -> Row:
     row: Row = {}
     for col, v in zip(columns, vals, strict=True):
         try:
-            row[col.name] = _PARSE[col.type](v.strip() if isinstance(v, str) and col.type is not ColumnType.STRING else v)
+            row[col.name] = _PARSE[col.type](
+                v.strip() if isinstance(v, str) and col.type is not ColumnType.STRING else v
+            )
         except (TypeError, ValueError):
             raise MalformedRow(f"{where}: column {col.name!r}: cannot parse {v!r} as {col.type.value}") from None
     return row
@@ -153,7 +155,7 @@ class CsvChunkReader(FlatMapFunction):  # type: ignore[misc]
         self.policy.open(runtime_context)
 
     def flat_map(self, index: int) -> Iterator[Row]:
-        import csv  # noqa: PLC0415
+        import csv
 
         path, offset, first, count = self.chunks[index]
         with open(path, newline="") as fh:
@@ -203,10 +205,19 @@ def source_stream(
 ) -> DataStream:
     """A stream of typed dict rows from one ``input.sources`` entry."""
     if source.generated is not None:
-        seq = env.from_source(
-            NumberSequenceSource(0, source.generated.rows - 1), WatermarkStrategy.no_watermarks(), source.name
-        ).set_parallelism(parallelism).slot_sharing_group(group)
-        return seq.map(_Generate(source), output_type=PICKLED).name(f"{source.name}-rows").set_parallelism(parallelism).slot_sharing_group(group)
+        seq = (
+            env.from_source(
+                NumberSequenceSource(0, source.generated.rows - 1), WatermarkStrategy.no_watermarks(), source.name
+            )
+            .set_parallelism(parallelism)
+            .slot_sharing_group(group)
+        )
+        return (
+            seq.map(_Generate(source), output_type=PICKLED)
+            .name(f"{source.name}-rows")
+            .set_parallelism(parallelism)
+            .slot_sharing_group(group)
+        )
     assert source.csv is not None
     chunks = csv_chunks(expand_paths(source.csv.paths, base_dir))
     if not chunks:
@@ -281,7 +292,9 @@ class FeatureStep(FlatMapFunction):  # type: ignore[misc]
                 self.policy.handle(e)
 
 
-def input_stream(env: StreamExecutionEnvironment, inp: InputSpec, base_dir: Path, parallelism: int, group: str) -> DataStream:
+def input_stream(
+    env: StreamExecutionEnvironment, inp: InputSpec, base_dir: Path, parallelism: int, group: str
+) -> DataStream:
     """The typed rows ``spec.input`` describes: sources, optional join, feature step."""
     streams = [source_stream(env, s, base_dir, inp.on_error, parallelism, group) for s in inp.sources]
     if len(streams) == 2:
@@ -400,10 +413,10 @@ class StreamWorkerFunction(EndAwareFunction):
         self.failure: BaseException | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        import threading  # noqa: PLC0415
+        import threading
 
-        from .agent import NodeAgent  # noqa: PLC0415
-        from .bridge import BridgeServer  # noqa: PLC0415
+        from .agent import NodeAgent
+        from .bridge import BridgeServer
 
         index = runtime_context.get_index_of_this_subtask()
         # The socket in a fresh 0700 directory of its own; the server checks the peer's uid.
@@ -440,14 +453,16 @@ class StreamWorkerFunction(EndAwareFunction):
 
 def add_stream_cluster(env: StreamExecutionEnvironment, cfg: Any) -> None:
     """Stream mode: AM and ps as in batch mode; workers consume ``spec.input`` (p = workers)."""
-    from .graph import AM, PS, WORKER, role_stream  # noqa: PLC0415
+    from .graph import AM, PS, WORKER, role_stream
 
     spec = cfg.spec
     assert spec.input is not None
     for role, n in ((AM, 1), (PS, spec.roles.ps.replicas)):
         if n:
             role_stream(env, cfg, role, n).print().name(f"{role}-result").set_parallelism(n).slot_sharing_group(role)
-    add_stream_workers(env, cfg, input_stream(env, spec.input, Path(cfg.resolve(".")), spec.roles.worker.replicas, WORKER))
+    add_stream_workers(
+        env, cfg, input_stream(env, spec.input, Path(cfg.resolve(".")), spec.roles.worker.replicas, WORKER)
+    )
 
 
 def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStream, sink: bool = True) -> DataStream:
@@ -456,7 +471,7 @@ def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStre
     With ``sink``, results go to ``spec.output`` (or are printed); the library API passes
     False and hands the stream to the caller.
     """
-    from .graph import WORKER  # noqa: PLC0415
+    from .graph import WORKER
 
     spec = cfg.spec
     n = spec.roles.worker.replicas
@@ -467,7 +482,7 @@ def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStre
     if not sink:
         return out
     if spec.output is not None:
-        from .graph import add_file_sink  # noqa: PLC0415
+        from .graph import add_file_sink
 
         add_file_sink(out, cfg, n, WORKER)
     else:

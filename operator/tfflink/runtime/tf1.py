@@ -14,7 +14,7 @@ from typing import Any
 
 def wait_until_initialized(target: str, config: Any = None, poll: float = 0.2, timeout: float = 600.0) -> None:
     """Block until every global variable of the default graph is initialised on ``target``."""
-    import tensorflow as tf  # noqa: PLC0415  (only inside TF node processes)
+    import tensorflow as tf  # only inside TF node processes
 
     tf1 = tf.compat.v1
     pending = tf1.report_uninitialized_variables()

@@ -70,8 +70,14 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
             "rule": "self.mode != 'inference' || !has(self.roles.ps) || self.roles.ps.replicas == 0",
             "message": "roles.ps.replicas must be 0 in inference mode",
         },
-        {"rule": "self.mode != 'stream' || has(self.input)", "message": "input: required field is missing (mode: stream)"},
-        {"rule": "self.mode == 'inference' || has(self.entry)", "message": "entry: required field is missing (mode: batch or stream)"},
+        {
+            "rule": "self.mode != 'stream' || has(self.input)",
+            "message": "input: required field is missing (mode: stream)",
+        },
+        {
+            "rule": "self.mode == 'inference' || has(self.entry)",
+            "message": "entry: required field is missing (mode: batch or stream)",
+        },
     ],
     "TFFlinkJob": [
         {
@@ -265,8 +271,13 @@ def check_object(obj: dict[str, Any], *, cel: bool = True) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) the CRD file."""
     parser = argparse.ArgumentParser(prog="python -m tfflink.spec.crd", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", "-o", type=Path, action="append",
-                        help="where to write the CRD (repeatable; default: crds/ and the Helm chart's crds/)")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        action="append",
+        help="where to write the CRD (repeatable; default: crds/ and the Helm chart's crds/)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     args = parser.parse_args(argv)
     outputs = args.output or [DEFAULT_PATH, CHART_PATH]

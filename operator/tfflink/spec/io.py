@@ -88,7 +88,8 @@ class InputSpec(_Model):
     join: JoinSpec | None = Field(None, description="Join of two sources (required with two).")
     process: ProcessSpec | None = Field(None, description="Optional feature step on every (joined) row.")
     columns: list[Column] | None = Field(
-        None, max_length=MAX_COLUMNS,
+        None,
+        max_length=MAX_COLUMNS,
         description="Columns of the rows TF receives; default: the (joined) source columns.",
     )
     on_error: Literal["fail", "skip"] = Field(

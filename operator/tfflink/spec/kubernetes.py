@@ -92,9 +92,7 @@ class KubernetesSpec(_Model):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="When the kubelet pulls the image."
     )
-    image_pull_secrets: list[str] = Field(
-        default_factory=list, description="Names of Secrets used to pull the image."
-    )
+    image_pull_secrets: list[str] = Field(default_factory=list, description="Names of Secrets used to pull the image.")
     service_account_name: str | None = Field(
         None,
         min_length=1,
@@ -104,19 +102,16 @@ class KubernetesSpec(_Model):
             "<name>-flink. Either way the operator binds it to the rendezvous Role."
         ),
     )
-    node_selector: dict[str, str] = Field(
-        default_factory=dict, description="Node labels every Flink pod must match."
-    )
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels every Flink pod must match.")
     tolerations: list[Toleration] = Field(default_factory=list, description="Pod tolerations.")
     pod_labels: dict[str, str] = Field(
         default_factory=dict, description="Extra labels on every Flink pod (tfflink.dev/* is reserved)."
     )
-    pod_annotations: dict[str, str] = Field(
-        default_factory=dict, description="Extra annotations on every Flink pod."
-    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on every Flink pod.")
     env: list[EnvVar] = Field(
         default_factory=list, max_length=256, description="Extra environment of the Flink containers (64 KiB in all)."
     )
+
     @field_validator("env")
     @classmethod
     def _env_fits(cls, env: list[EnvVar]) -> list[EnvVar]:

@@ -167,7 +167,7 @@ def load_yaml_documents(text: str, source: str) -> list[Any]:
         raise SpecError(source, [f"<document>: {len(text.encode('utf-8', 'surrogatepass'))} bytes, over the "
                                  f"{MAX_DOCUMENT_BYTES}-byte limit of a job file"])  # fmt: skip
     try:
-        return [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]  # noqa: S506 (safe loader)
+        return [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]  # safe loader
     except _TooBig as e:
         raise SpecError(source, [f"<document>: {e}"]) from None
     except RecursionError:
@@ -226,18 +226,8 @@ def check_entry(loaded: LoadedJob) -> None:
         tree = ast.parse(file.read_text(), filename=str(file))
     except SyntaxError as e:
         raise SpecError(src, [f"spec.entry: {file}:{e.lineno}: syntax error: {e.msg}"]) from None
-    names = {
-        n.name
-        for n in tree.body
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-    } | {
-        t.id
-        for n in tree.body
-        if isinstance(n, ast.Assign)
-        for t in n.targets
-        if isinstance(t, ast.Name)
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))} | {
+        t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
     }
     if entry.function not in names:
-        raise SpecError(
-            src, [f"spec.entry.function: {entry.function!r} is not defined in {file}"]
-        )
+        raise SpecError(src, [f"spec.entry.function: {entry.function!r} is not defined in {file}"])

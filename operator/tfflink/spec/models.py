@@ -79,8 +79,6 @@ class Entry(_Model):
         return self
 
 
-
-
 class NodeResources(_Model):
     """What one TF node process needs; it runs inside a TaskManager, outside Flink's own memory.
 
@@ -109,9 +107,7 @@ class Roles(_Model):
     """The TF roles of the job: workers compute, ps hold the parameters."""
 
     worker: WorkerRoleSpec = Field(description="Workers (at least one).")
-    ps: RoleSpec = Field(
-        default_factory=lambda: RoleSpec(replicas=0), description="Parameter servers."
-    )
+    ps: RoleSpec = Field(default_factory=lambda: RoleSpec(replicas=0), description="Parameter servers.")
 
 
 class Resources(_Model):
@@ -180,9 +176,7 @@ class FailoverSpec(_Model):
     @model_validator(mode="after")
     def _timeout_above_interval(self) -> FailoverSpec:
         if self.heartbeat_timeout_seconds <= self.heartbeat_interval_seconds:
-            raise ValueError(
-                "heartbeatTimeoutSeconds: must be greater than heartbeatIntervalSeconds"
-            )
+            raise ValueError("heartbeatTimeoutSeconds: must be greater than heartbeatIntervalSeconds")
         if self.backoff.max_seconds < self.backoff.initial_seconds:
             raise ValueError("backoff.maxSeconds: must be >= backoff.initialSeconds")
         return self
@@ -207,7 +201,9 @@ class TFFlinkJobSpec(_Model):
         ),
     )
     checkpoint_dir: str | None = Field(
-        None, min_length=1, description="Where TF writes checkpoints (context.get_checkpoint_dir); relative to the job file."
+        None,
+        min_length=1,
+        description="Where TF writes checkpoints (context.get_checkpoint_dir); relative to the job file.",
     )
     flink: FlinkSpec = Field(default_factory=FlinkSpec)
     failover: FailoverSpec = Field(default_factory=FailoverSpec)
@@ -262,9 +258,7 @@ class TFFlinkJobSpec(_Model):
 class ObjectMeta(_Model):
     """The part of Kubernetes metadata a job file uses; the rest is kept but not checked."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="allow"
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
     name: Annotated[
         str,
         Field(
@@ -287,4 +281,3 @@ class TFFlinkJob(_Model):
     metadata: ObjectMeta
     spec: TFFlinkJobSpec
     status: dict[str, Any] | None = None
-

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kind_support import OPERATOR_IMAGE, ROOT, RUNTIME_IMAGE, TAG, missing_reason, sh  # noqa: E402
+from kind_support import OPERATOR_IMAGE, ROOT, RUNTIME_IMAGE, TAG, missing_reason, sh
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
 from kind_support import OPERATOR_IMAGE, ROOT, RUNTIME_IMAGE, sh
 
 NS = "tfflink-kind"
@@ -84,12 +83,16 @@ def test_taskmanager_loss_restarts_the_whole_cluster(installed: Path) -> None:
     assert pods
     kubectl(installed, "-n", NS, "delete", pods[0], "--wait=false")
     assert wait_phase(installed, "add-failover", {"Succeeded", "Failed"}, 1500) == "Succeeded"
-    status: dict[str, Any] = json.loads(kubectl(installed, "-n", NS, "get", "tfflinkjob", "add-failover", "-o", "json"))["status"]
+    status: dict[str, Any] = json.loads(
+        kubectl(installed, "-n", NS, "get", "tfflinkjob", "add-failover", "-o", "json")
+    )["status"]
     assert status.get("restartCount") == 1
 
 
 def test_delete_collects_everything(installed: Path) -> None:
-    kubectl(installed, "-n", NS, "delete", "tfflinkjob", "add", "add-failover", "--wait=true", "--timeout=180s", check=False)
+    kubectl(
+        installed, "-n", NS, "delete", "tfflinkjob", "add", "add-failover", "--wait=true", "--timeout=180s", check=False
+    )
     deadline = time.monotonic() + 180
     left = "?"
     while time.monotonic() < deadline:
@@ -106,4 +109,3 @@ def test_invalid_job_rejected(installed: Path) -> None:
     doc["spec"]["roles"]["worker"]["replicas"] = 0
     r = sh("kubectl", "--kubeconfig", str(installed), "apply", "-f", "-", input=yaml.safe_dump(doc), check=False)
     assert r.returncode != 0 and "replicas" in r.stderr
-

@@ -126,7 +126,10 @@ BAD_CEL = {
     "missing entry": ("spec.entry", _DELETE),
     "file and module": ("spec.entry.file", "train.py"),  # the base body has a module
     "neither file nor module": ("spec.entry", {"function": "main"}),
-    "heartbeat timeout below interval": ("spec.failover", {"heartbeatIntervalSeconds": 5, "heartbeatTimeoutSeconds": 2}),
+    "heartbeat timeout below interval": (
+        "spec.failover",
+        {"heartbeatIntervalSeconds": 5, "heartbeatTimeoutSeconds": 2},
+    ),
     "backoff max below initial": ("spec.failover.backoff", {"initialSeconds": 10, "maxSeconds": 1}),
     "name too long": ("metadata.name", "a" * 46),
 }

@@ -50,8 +50,12 @@ def test_taskmanagers_are_sized_to_fit_am_ps_and_workers() -> None:
 
 
 def test_flink_configuration_has_addresses_memory_and_user_overrides() -> None:
-    ref = job_ref(flink={"jobManager": {"memory": "2Gi", "cpu": 1},
-                         "configuration": {"heartbeat.timeout": "20000", "state.backend": "rocksdb"}})
+    ref = job_ref(
+        flink={
+            "jobManager": {"memory": "2Gi", "cpu": 1},
+            "configuration": {"heartbeat.timeout": "20000", "state.backend": "rocksdb"},
+        }
+    )
     conf = yaml.safe_load(m.config_map(ref)["data"]["config.yaml"])
     assert conf["jobmanager.rpc.address"] == "mnist-jobmanager"
     assert conf["rest.port"] == "8081"
@@ -83,7 +87,10 @@ def test_taskmanager_is_sized_for_flink_plus_the_tf_nodes_it_hosts() -> None:
                    flink={"taskSlots": 2, "taskManager": {"memory": "2g", "cpu": 0.5}})  # fmt: skip
     dep = m.taskmanager_deployment(ref2, 1)
     assert dep["spec"]["replicas"] == 3
-    assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "1.5", "memory": "4096Mi"}
+    assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
+        "cpu": "1.5",
+        "memory": "4096Mi",
+    }
 
 
 def test_default_sizes_fit_a_two_cpu_node() -> None:
@@ -129,8 +136,14 @@ def test_pod_template_comes_from_the_spec() -> None:
 
 def test_rbac_allows_only_the_rendezvous_configmap(ref: m.JobRef) -> None:
     role = m.role(ref)
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
-                              "resourceNames": ["mnist-rendezvous"], "verbs": ["get", "patch", "update"]}]
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["mnist-rendezvous"],
+            "verbs": ["get", "patch", "update"],
+        }
+    ]
     binding = m.role_binding(ref)
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mnist-flink", "namespace": "team-a"}]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
@@ -180,14 +193,18 @@ def test_network_policy_admits_only_the_jobs_pods_and_the_operator(ref: m.JobRef
     own, rest, am = pol["ingress"]
     assert own == {"from": [{"podSelector": {"matchLabels": {"tfflink.dev/job": "mnist"}}}]}
     for rule in (rest, am):
-        assert rule["from"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "tfflink-operator"}}}]
+        assert rule["from"] == [
+            {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "tfflink-operator"}}}
+        ]
     assert rest["ports"] == [{"protocol": "TCP", "port": 8081}]
 
 
 def test_pods_meet_pod_security_restricted(ref: m.JobRef) -> None:
     for obj in (m.jobmanager_deployment(ref, 1), m.taskmanager_deployment(ref, 1), m.submitter_job(ref, 1)):
         pod = obj["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {
+            "type": "RuntimeDefault"
+        }
         c = pod["containers"][0]["securityContext"]
         assert c["allowPrivilegeEscalation"] is False and c["capabilities"] == {"drop": ["ALL"]}
     assert m.jobmanager_deployment(ref, 1)["spec"]["template"]["spec"]["automountServiceAccountToken"] is False

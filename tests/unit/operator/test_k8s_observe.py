@@ -16,10 +16,20 @@ def pod(name: str = "p", attempt: int = 1, component: str = "taskmanager", **sta
 def test_failed_phase_evicted_crashloop_and_nonzero_exit_are_failures() -> None:
     assert pod_failure(pod(phase="Failed", reason="Evicted", message="low memory")).reason == "Evicted"
     assert pod_failure(pod(phase="Failed")).reason == "PodFailed"
-    crash = pod(phase="Running", containerStatuses=[{"name": "tm", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}])
+    crash = pod(
+        phase="Running", containerStatuses=[{"name": "tm", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]
+    )
     assert pod_failure(crash).reason == "CrashLoopBackOff"
-    restarted = pod(phase="Running", containerStatuses=[
-        {"name": "tm", "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}])
+    restarted = pod(
+        phase="Running",
+        containerStatuses=[
+            {
+                "name": "tm",
+                "state": {"running": {}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+            }
+        ],
+    )
     f = pod_failure(restarted)
     assert f.reason == "ContainerFailed" and "137 (OOMKilled)" in f.message
     ok = pod(phase="Running", containerStatuses=[{"name": "tm", "state": {"running": {}}}])
@@ -29,12 +39,18 @@ def test_failed_phase_evicted_crashloop_and_nonzero_exit_are_failures() -> None:
 
 
 def test_image_pull_errors_and_unschedulable_pods_are_startup_problems() -> None:
-    pull = pod(phase="Pending", containerStatuses=[
-        {"name": "tm", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}])
+    pull = pod(
+        phase="Pending",
+        containerStatuses=[
+            {"name": "tm", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}
+        ],
+    )
     assert pod_startup_problem(pull) == "pod p: ImagePullBackOff: not found"
     assert pod_failure(pull) is None
-    unsched = pod(phase="Pending", conditions=[
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes"}])
+    unsched = pod(
+        phase="Pending",
+        conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes"}],
+    )
     assert "Unschedulable: 0/3 nodes" in pod_startup_problem(unsched)
 
 
@@ -53,8 +69,10 @@ def test_observe_looks_at_the_current_attempt_only() -> None:
 def test_deleted_pod_of_the_current_attempt_and_failed_submitter_are_failures() -> None:
     assert observe([], attempt=3, deleted_pods=[(2, "a"), (3, "b")]).failure.reason == "PodDeleted"
     assert observe([], attempt=3, deleted_pods=[(2, "a")]).failure is None
-    job = {"metadata": {"name": "s", "labels": {n.COMPONENT: "submitter", n.ATTEMPT: "1"}},
-           "status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}}
+    job = {
+        "metadata": {"name": "s", "labels": {n.COMPONENT: "submitter", n.ATTEMPT: "1"}},
+        "status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]},
+    }
     obs = observe([fact("Job", job)], attempt=1)
     assert obs.submitter == "Failed" and obs.failure.reason == "SubmissionFailed"
     # A failed submitter *pod* is the Job's business, not a cluster pod failure.
@@ -68,8 +86,16 @@ def test_the_am_address_is_trusted_only_at_a_current_taskmanager_pod() -> None:
              ObjectFact(kind="Pod", name="jm", component="jobmanager", attempt=2, ip="10.88.0.8"),
              ObjectFact(kind="Pod", name="old", component="taskmanager", attempt=1, ip="10.88.0.9")]  # fmt: skip
     assert trusted_am_address("10.88.0.7:41234", facts, 2) == "10.88.0.7:41234"
-    for bad in ("10.88.0.8:41234", "10.88.0.9:41234", "169.254.169.254:80", "10.88.0.7:80/latest/meta-data",
-                "kubernetes.default:443", "10.88.0.7:99999", "", None):
+    for bad in (
+        "10.88.0.8:41234",
+        "10.88.0.9:41234",
+        "169.254.169.254:80",
+        "10.88.0.7:80/latest/meta-data",
+        "kubernetes.default:443",
+        "10.88.0.7:99999",
+        "",
+        None,
+    ):
         assert trusted_am_address(bad, facts, 2) is None, bad
 
 

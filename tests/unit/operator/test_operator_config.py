@@ -17,8 +17,13 @@ def test_defaults_serve_the_whole_cluster_with_in_cluster_flink_addresses() -> N
 def test_namespace_list_from_flags_or_environment() -> None:
     cfg, _ = parse_args(["-n", "team-a", "-n", "team-b", "--poll-seconds", "2"])
     assert cfg.namespaces == ("team-a", "team-b") and cfg.poll_seconds == 2.0
-    env = OperatorConfig.from_env({"TFFLINK_NAMESPACES": "x, y,", "TFFLINK_METRICS_PORT": "0",
-                                   "TFFLINK_FLINK_URL_TEMPLATE": "http://127.0.0.1:8001/{namespace}/{service}"})
+    env = OperatorConfig.from_env(
+        {
+            "TFFLINK_NAMESPACES": "x, y,",
+            "TFFLINK_METRICS_PORT": "0",
+            "TFFLINK_FLINK_URL_TEMPLATE": "http://127.0.0.1:8001/{namespace}/{service}",
+        }
+    )
     assert env.namespaces == ("x", "y")
     assert env.metrics_port == 0 and env.flink_url_template.startswith("http://127.0.0.1:8001/")
 

@@ -86,7 +86,9 @@ def test_a_pod_local_checkpoint_dir_is_refused_when_a_restart_needs_it() -> None
                      "containers": [{"name": "main", "volumeMounts": [{"name": "s", "mountPath": "/tmp"}]}]}}  # fmt: skip
     assert m.spec_problems(job_ref(checkpointDir="/tmp/ckpt", kubernetes={"taskManagerPodTemplate": tmpl}).job.spec)
     # relative paths resolve in the job directory, which is in the pod
-    assert m.spec_problems(job_ref(checkpointDir="ckpt").job.spec)[0].startswith("spec.checkpointDir: /opt/tfflink/job/ckpt")
+    assert m.spec_problems(job_ref(checkpointDir="ckpt").job.spec)[0].startswith(
+        "spec.checkpointDir: /opt/tfflink/job/ckpt"
+    )
     # allowed: object stores, no restarts, no checkpoint, a persistent volume
     for ok in ({"checkpointDir": "gs://bucket/ckpt"}, {"checkpointDir": "/tmp/c", "failover": {"maxRestarts": 0}}, {},
                {"checkpointDir": "/data/ckpt", "kubernetes": {"taskManagerPodTemplate": GPU_TEMPLATE}}):  # fmt: skip

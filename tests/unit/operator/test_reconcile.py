@@ -204,7 +204,12 @@ def _ended(root: str, **am: Any) -> Observation:
 def test_bad_input_fails_at_once_without_a_restart() -> None:
     """Malformed rows carry the fatal mark through Flink: no restart can fix them."""
     sp = spec(failover={"maxRestarts": 3})
-    plan = step(sp, running(sp), _ended("Traceback ...\ntfflink.runtime.stream.MalformedRow: [fatal] a.csv:6: expected 5 columns, got 3"), 10)
+    plan = step(
+        sp,
+        running(sp),
+        _ended("Traceback ...\ntfflink.runtime.stream.MalformedRow: [fatal] a.csv:6: expected 5 columns, got 3"),
+        10,
+    )
     st = plan.status
     assert (st.phase, st.reason, st.restart_count) == ("Failed", "NotRetryable", 0)
     assert st.message == "MalformedRow: a.csv:6: expected 5 columns, got 3 (not retried)"
@@ -215,8 +220,10 @@ def test_the_am_spent_the_budget_in_place_so_the_job_fails_with_the_users_error(
     """The AM restarted the TF cluster maxRestarts times and gave up: Failed at once, and the
     restart count says how many restarts happened in all."""
     sp = spec(failover={"maxRestarts": 2})
-    root = ("org.apache.flink...PythonException\nCaused by: tfflink.runtime.am.TFJobFailed: TFFlinkJob failed: "
-            "worker-0 failed: ValueError: learning rate 42 is too large (gave up after 2 restart(s), maxRestarts=2)")
+    root = (
+        "org.apache.flink...PythonException\nCaused by: tfflink.runtime.am.TFJobFailed: TFFlinkJob failed: "
+        "worker-0 failed: ValueError: learning rate 42 is too large (gave up after 2 restart(s), maxRestarts=2)"
+    )
     plan = step(sp, running(sp), _ended(root), 10)
     st = plan.status
     assert (st.phase, st.reason, st.restart_count) == ("Failed", "TFJobFailed", 2)

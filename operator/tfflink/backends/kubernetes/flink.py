@@ -9,7 +9,6 @@ the emulator tier, a Flink REST stand-in.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -51,7 +50,7 @@ class FlinkClient:
         """(job id, state) of the newest job in the session cluster, or None."""
         try:
             data = await self._get(self.base_url(namespace, job) + "/jobs/overview")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as e:
             log.debug("Flink REST of %s/%s not answering: %s", namespace, job, e)
             return None
         jobs = data.get("jobs") or []
@@ -64,7 +63,7 @@ class FlinkClient:
         """State of the Flink job ``job_id`` (the one the submitter started), or None."""
         try:
             data = await self._get(f"{self.base_url(namespace, job)}/jobs/{job_id}")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as e:
             log.debug("Flink REST of %s/%s not answering: %s", namespace, job, e)
             return None
         return str(data.get("state")) if isinstance(data, dict) and data.get("state") else None
@@ -73,7 +72,7 @@ class FlinkClient:
         """The failed job's root exception text (Flink keeps it once the job is FAILED)."""
         try:
             data = await self._get(f"{self.base_url(namespace, job)}/jobs/{job_id}/exceptions")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         return root_exception_text(data)
 
@@ -81,7 +80,7 @@ class FlinkClient:
         """The AM's ``/status`` (per-role counts), or None."""
         try:
             data = await self._get(f"http://{address}/status")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         return data if isinstance(data, dict) else None
 

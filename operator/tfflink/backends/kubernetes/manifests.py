@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from ...runtime.log_echo import ENV as LOG_STDOUT_ENV
-from ...spec.quantity import flink_memory, mib
 from ...spec.models import Mode, Resources, TFFlinkJob, TFFlinkJobSpec
+from ...spec.quantity import flink_memory, mib
 from . import names as n
 from . import podtemplate
 
@@ -365,8 +365,9 @@ def _deployment(ref: JobRef, component: str, attempt: int, replicas: int, contai
             "selector": {"matchLabels": labels},
             "strategy": {"type": "Recreate"},
             # Only the TaskManagers talk to the API server (the AM's and nodes' rendezvous).
-            "template": _template(ref, labels, _pod_spec(ref, container, with_token=component == n.TASKMANAGER),
-                                  component),
+            "template": _template(
+                ref, labels, _pod_spec(ref, container, with_token=component == n.TASKMANAGER), component
+            ),
         },
     }
 

@@ -199,8 +199,9 @@ def observe(
         submitter=subs[0].state if subs else None,
         failure=failure,
         startup_problem=next((f.startup_problem for f in pods if f.startup_problem), None),
-        flink_job_id=flink_job[0] if flink_job else next(
-            (j for p in sub_pods if (j := submitted_job_id(p.message))), None),
+        flink_job_id=flink_job[0]
+        if flink_job
+        else next((j for p in sub_pods if (j := submitted_job_id(p.message))), None),
         flink_state=flink_job[1] if flink_job else None,
     )
 
