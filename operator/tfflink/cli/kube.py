@@ -686,7 +686,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def node_line(line: str, role: str | None = None, index: int | None = None) -> bool:
     """A TF node's line (``[worker-1] ...``), of ``role``/``index`` when given."""
     m = NODE_LINE.match(line)
-    return bool(m) and (role is None or m["role"] == role) and (index is None or int(m["index"]) == index)
+    return m is not None and (role is None or m["role"] == role) and (index is None or int(m["index"]) == index)
 
 
 def filter_node_lines(lines: Iterable[str], role: str | None = None, index: int | None = None) -> list[str]:

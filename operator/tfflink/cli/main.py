@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from ..spec import SpecError, check_entry, load_job
+from ..spec import LoadedJob, SpecError, check_entry, load_job
 from . import kube
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -25,7 +25,7 @@ def _err(msg: str) -> None:
     print(f"tfflink: error: {msg}", file=sys.stderr, flush=True)
 
 
-def _load(path: str) -> object:
+def _load(path: str) -> LoadedJob:
     loaded = load_job(path)
     check_entry(loaded)
     return loaded
@@ -33,7 +33,7 @@ def _load(path: str) -> object:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = _load(args.job)
-    job = loaded.job  # type: ignore[attr-defined]
+    job = loaded.job
     roles = job.spec.roles
     print(
         f"{args.job}: valid TFFlinkJob {job.metadata.name!r} ({job.spec.mode.value}, "
@@ -51,9 +51,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..backends.submit import SubmitError
 
     loaded = _load(args.job)
-    name = loaded.job.metadata.name  # type: ignore[attr-defined]
+    name = loaded.job.metadata.name
     workdir = Path(args.workdir or Path(".tfflink") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
-    runner = LocalRunner(loaded, workdir=workdir, flink_address=args.flink_address)  # type: ignore[arg-type]
+    runner = LocalRunner(loaded, workdir=workdir, flink_address=args.flink_address)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     print(f"tfflink: job {name}: work dir {workdir}", flush=True)
     try:
@@ -111,7 +111,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if len(token) < 16:
             _err(f"--token-file {args.token_file}: the token must have at least 16 characters")
             return EXIT_INVALID
-    cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous,  # type: ignore[arg-type]
+    cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous,
                                     submission=args.submission or uuid.uuid4().hex[:12],
                                     restarts_done=args.restarts_done, token=token)  # fmt: skip
     import tempfile
@@ -134,7 +134,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_submitted(path: str, base_dir: str | None) -> object:
+def _load_submitted(path: str, base_dir: str | None) -> LoadedJob:
     """The job file, with relative paths resolved against ``base_dir`` when given (pods)."""
     from dataclasses import replace
 

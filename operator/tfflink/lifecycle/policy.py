@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..spec.models import FailoverSpec
 
 
 class DecisionKind(str, Enum):
@@ -38,8 +42,8 @@ class RestartPolicy:
     multiplier: float = 2.0
 
     @classmethod
-    def from_spec(cls, failover: object) -> RestartPolicy:
-        """Build from a ``FailoverSpec`` (duck-typed so this module stays import-free)."""
+    def from_spec(cls, failover: FailoverSpec) -> RestartPolicy:
+        """Build from a ``FailoverSpec`` (imported for typing only: this module stays import-free)."""
         b = failover.backoff
         return cls(
             max_restarts=failover.max_restarts,

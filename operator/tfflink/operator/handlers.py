@@ -22,8 +22,16 @@ from .config import OperatorConfig
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
-OWNED = {n.MANAGED_BY: n.MANAGED_BY_VALUE, n.JOB: kopf.PRESENT}
+# label selector for kopf: a value or kopf.PRESENT (whose type kopf does not export)
+OWNED: dict[str, Any] = {n.MANAGED_BY: n.MANAGED_BY_VALUE, n.JOB: kopf.PRESENT}
 JOBS = (n.GROUP, n.VERSION, n.PLURAL)
+
+
+def _key(namespace: str | None, name: str) -> reconciler.Key:
+    """(namespace, name). kopf types ``namespace`` optional for cluster-scoped kinds; every kind
+    handled here (TFFlinkJobs, pods, deployments, jobs) is namespaced, so it is always set."""
+    assert namespace is not None, f"{name}: a namespaced object without a namespace"
+    return namespace, name
 
 
 def _deps(memo: kopf.Memo) -> reconciler.Deps:
@@ -80,24 +88,26 @@ def jobs_probe(memo: kopf.Memo, **_: Any) -> int:
 
 
 @kopf.index("pods", labels=OWNED)
-def tfflink_pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
-    return {(namespace, labels[n.JOB]): fact("Pod", body)}
+def tfflink_pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
+    return {_key(namespace, labels[n.JOB]): fact("Pod", body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels=OWNED)
-def tfflink_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
-    return {(namespace, labels[n.JOB]): fact("Deployment", body)}
+def tfflink_deployments(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
+    return {_key(namespace, labels[n.JOB]): fact("Deployment", body)}
 
 
 @kopf.index("batch", "v1", "jobs", labels=OWNED)
-def tfflink_submitters(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
-    return {(namespace, labels[n.JOB]): fact("Job", body)}
+def tfflink_submitters(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, ObjectFact]:
+    return {_key(namespace, labels[n.JOB]): fact("Job", body)}
 
 
 @kopf.on.event("pods", labels=OWNED)
-def pod_event(event: kopf.RawEvent, namespace: str, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+def pod_event(
+    event: kopf.RawEvent, namespace: str | None, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
     """Wake the job's loop; remember deleted pods (their index entries vanish)."""
-    deps, key = _deps(memo), (namespace, labels[n.JOB])
+    deps, key = _deps(memo), _key(namespace, labels[n.JOB])
     if event["type"] == "DELETED" and labels.get(n.COMPONENT) != n.SUBMITTER and key in deps.wakeups:
         try:
             attempt = int(labels.get(n.ATTEMPT, "-1"))
@@ -109,20 +119,22 @@ def pod_event(event: kopf.RawEvent, namespace: str, name: str, labels: kopf.Labe
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
-def owned_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-    _deps(memo).wake((namespace, labels[n.JOB]))
+def owned_event(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    _deps(memo).wake(_key(namespace, labels[n.JOB]))
 
 
 @kopf.on.event(*JOBS)
-def job_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+def job_event(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Spec changes (suspend, resume, edits) wake the job's loop at once."""
-    _deps(memo).wake((namespace, name))
+    _deps(memo).wake(_key(namespace, name))
 
 
-@kopf.daemon(*JOBS, cancellation_timeout=10.0)
+# kopf passes the indices by their names as extra keyword arguments, which its DaemonFn protocol
+# cannot express (it allows only **kwargs beyond its own).
+@kopf.daemon(*JOBS, cancellation_timeout=10.0)  # type: ignore[arg-type]
 async def supervise(
     body: kopf.Body,
-    namespace: str,
+    namespace: str | None,
     name: str,
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
@@ -132,7 +144,7 @@ async def supervise(
     **_: Any,
 ) -> None:
     """The job's supervision loop (see :mod:`tfflink.operator.reconciler`)."""
-    key = (namespace, name)
+    key = _key(namespace, name)
 
     def facts() -> list[ObjectFact]:
         return [f for idx in (tfflink_pods, tfflink_deployments, tfflink_submitters) for f in idx.get(key, [])]
@@ -144,12 +156,12 @@ async def supervise(
 
 
 @kopf.on.delete(*JOBS, optional=True)
-async def deleted(namespace: str, name: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+async def deleted(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Best effort, bounded: remove the owned objects now (GC would too); never block deletion."""
-    deps = _deps(memo)
-    deps.metrics.phase((namespace, name), None)
-    deps.deleted_pods.pop((namespace, name), None)
+    deps, key = _deps(memo), _key(namespace, name)
+    deps.metrics.phase(key, None)
+    deps.deleted_pods.pop(key, None)
     try:
-        await asyncio.wait_for(deps.api.delete_owned(namespace, name), timeout=10)
+        await asyncio.wait_for(deps.api.delete_owned(*key), timeout=10)
     except Exception as e:  # noqa: BLE001 - a broken cluster must not keep the job Terminating
         logger.warning("could not delete the objects of %s/%s (%s); garbage collection will", namespace, name, e)

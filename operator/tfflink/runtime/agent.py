@@ -213,7 +213,7 @@ class NodeAgent:
         assert self.am is not None
         while True:
             try:
-                reply = getattr(self.am, call)(*args)
+                reply: dict[str, Any] = getattr(self.am, call)(*args)
                 self._am_lost_since = None
                 return reply
             except AMUnreachable as e:

@@ -143,7 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
     error_message_format = '{"error": "%(code)d %(message)s"}'
 
     def setup(self) -> None:
-        self.timeout = self.server.socket_timeout
+        # typeshed types StreamRequestHandler.timeout as a ClassVar; setup() reads it per instance.
+        self.timeout = self.server.socket_timeout  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -223,7 +223,7 @@ class _FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[bytes, Any]]:
         self.buf += data
-        out = []
+        out: list[tuple[bytes, Any]] = []
         while len(self.buf) >= HEADER.size:
             n, kind = HEADER.unpack_from(self.buf)
             if kind not in KINDS:

@@ -30,7 +30,8 @@ class TFContext:
 
     def get_property(self, key: str, default: str | None = None) -> str | None:
         """A value of the job's ``spec.properties``."""
-        return self._node["properties"].get(key, default)
+        props: dict[str, str] = self._node["properties"]
+        return props.get(key, default)
 
     def get_properties(self) -> dict[str, str]:
         return dict(self._node["properties"])

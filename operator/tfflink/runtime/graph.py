@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 AM, PS, WORKER = "am", "ps", "worker"
 
 
-class RoleFunction(MapFunction):  # type: ignore[misc]
+class RoleFunction(MapFunction):
     """Runs the AM or one TF node for the single element its subtask receives."""
 
     def __init__(self, cfg: RuntimeConfig, role: str) -> None:

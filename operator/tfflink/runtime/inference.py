@@ -125,7 +125,7 @@ def _jsonable(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v.decode() if isinstance(v, bytes) else str(v)
 
 
-class FileWriter(FlatMapFunction):  # type: ignore[misc]
+class FileWriter(FlatMapFunction):
     """Writes results to ``path/part-<subtask>.<format>``; renamed from .inprogress on close.
 
     Readers never see a half-written file: the final name appears only once the subtask

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .context import TFContext
 
@@ -41,7 +42,7 @@ def load_function(entry_path: str | None, module: str | None, function: str) -> 
     fn = getattr(mod, function, None)
     if not callable(fn):
         raise AttributeError(f"{function!r} is not a function of {entry_path or module}")
-    return fn  # type: ignore[no-any-return]
+    return cast(Callable[..., Any], fn)
 
 
 def _beat(path: Path, interval: float) -> None:
@@ -76,7 +77,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    cast(io.TextIOWrapper, sys.stdout).reconfigure(line_buffering=True)
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

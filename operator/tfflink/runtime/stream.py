@@ -21,7 +21,7 @@ import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream.connectors.number_seq import NumberSequenceSource
@@ -142,7 +142,7 @@ def csv_chunks(files: list[Path], lines: int = LINES_PER_CHUNK) -> list[tuple[st
     return chunks
 
 
-class CsvChunkReader(FlatMapFunction):  # type: ignore[misc]
+class CsvChunkReader(FlatMapFunction):
     """Reads one line range of a CSV file and yields typed rows."""
 
     def __init__(self, source: SourceSpec, on_error: str, chunks: list[tuple[str, int, int, int]]) -> None:
@@ -174,7 +174,8 @@ class CsvChunkReader(FlatMapFunction):  # type: ignore[misc]
 def _noise(seed: int, col: int, n: int) -> float:
     """A deterministic value in [-1, 1) from (seed, column, row): reproducible demo data."""
     h = hashlib.blake2b(struct.pack("<qqq", seed, col, n), digest_size=8).digest()
-    return struct.unpack("<Q", h)[0] / 2.0**63 - 1.0
+    value: int = struct.unpack("<Q", h)[0]
+    return value / 2.0**63 - 1.0
 
 
 def generated_row(source: SourceSpec, n: int) -> Row:
@@ -192,7 +193,7 @@ def generated_row(source: SourceSpec, n: int) -> Row:
     return row
 
 
-class _Generate(MapFunction):  # type: ignore[misc]
+class _Generate(MapFunction):
     def __init__(self, source: SourceSpec) -> None:
         self.source = source
 
@@ -235,7 +236,7 @@ def source_stream(
 # -- join and feature step ---------------------------------------------------------------------
 
 
-class InnerJoin(KeyedCoProcessFunction):  # type: ignore[misc]
+class InnerJoin(KeyedCoProcessFunction):
     """Pairs rows of the two sources with equal keys; holds unmatched rows until matched."""
 
     def __init__(self) -> None:
@@ -264,10 +265,10 @@ def load_process(path: Path, function: str) -> Callable[[Row], Any]:
     fn = getattr(mod, function, None)
     if not callable(fn):
         raise AttributeError(f"spec.input.process.function: {function!r} is not a function of {path}")
-    return fn  # type: ignore[no-any-return]
+    return cast(Callable[..., Any], fn)
 
 
-class FeatureStep(FlatMapFunction):  # type: ignore[misc]
+class FeatureStep(FlatMapFunction):
     """Runs the user's feature function, then types its rows by ``input.columns``."""
 
     def __init__(self, path: str | None, function: str, columns: list[Column], on_error: str) -> None:
@@ -324,7 +325,7 @@ def input_stream(
 # -- the last hop: keyed, end-aware subtasks ---------------------------------------------------
 
 
-class _RoundRobin(MapFunction):  # type: ignore[misc]
+class _RoundRobin(MapFunction):
     def __init__(self) -> None:
         self.n = 0
 
@@ -347,7 +348,7 @@ def to_subtasks(env: StreamExecutionEnvironment, rows: DataStream, group: str) -
     return routed.union(markers).key_by(lambda t: t[0], key_type=Types.INT())
 
 
-class EndAwareFunction(KeyedProcessFunction):  # type: ignore[misc]
+class EndAwareFunction(KeyedProcessFunction):
     """Base of row consumers that must act once all input arrived (flush, close TF's input).
 
     Subclasses implement ``rows(batch)`` and ``end()``, both returning output records, and may
@@ -434,10 +435,11 @@ class StreamWorkerFunction(EndAwareFunction):
 
     def row(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
         self.server.put(tuple(row[n] for n in self.names) if isinstance(row, dict) else tuple(row))
-        return self.server.take()
+        out: list[Any] = self.server.take()
+        return out
 
     def end(self) -> Iterable[Any]:
-        out = self.server.end()
+        out: list[Any] = self.server.end()
         self.thread.join()  # until the AM stops the cluster (every worker finished)
         out += self.server.take()
         if self.failure is not None:

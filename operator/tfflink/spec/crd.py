@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel
@@ -102,7 +103,7 @@ class _WithFactoryDefaults(GenerateJsonSchema):
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> dict[str, Any]:
         factory = schema.get("default_factory")
         if factory is not None and not schema.get("default_factory_takes_data"):
-            value = factory()  # type: ignore[call-arg]
+            value = cast(Callable[[], Any], factory)()  # not default_factory_takes_data: no argument
             if isinstance(value, BaseModel):
                 value = value.model_dump(by_alias=True, mode="json", exclude_none=True)
             inner = self.generate_inner(schema["schema"])
@@ -231,12 +232,13 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
 
 def _cel_errors(schema: dict[str, Any], value: Any, path: str) -> list[str]:
     import celpy  # cel-python: a dev dependency, only needed to check specs offline
+    from celpy.adapter import json_to_cel
 
     errors: list[str] = []
     env = celpy.Environment()
     for rule in schema.get("x-kubernetes-validations") or []:
         prog = env.program(env.compile(rule["rule"]))
-        if not prog.evaluate({"self": celpy.json_to_cel(value)}):
+        if not prog.evaluate({"self": json_to_cel(value)}):
             errors.append(f"{path or '<root>'}: {rule['message']}")
     if isinstance(value, dict):
         for key, sub in (schema.get("properties") or {}).items():

@@ -154,7 +154,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader that refuses documents whose expanded size or nesting is unbounded."""
 
-    def compose_document(self) -> yaml.Node | None:  # type: ignore[override]
+    def compose_document(self) -> yaml.Node | None:
         node = super().compose_document()
         if node is not None:
             _expanded_size(node)

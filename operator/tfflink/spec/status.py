@@ -96,7 +96,7 @@ class TFFlinkJobStatus(_Model):
 
     def set_condition(self, type_: ConditionType, status: bool, reason: str, message: str, now: str) -> None:
         """Set a condition, moving lastTransitionTime only when its status flips."""
-        new = "True" if status else "False"
+        new: Literal["True", "False"] = "True" if status else "False"
         old = self.condition(type_)
         if old is None:
             self.conditions.append(

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import kubernetes
 from kubernetes.client import ApiException
@@ -60,7 +60,7 @@ class KubeApi:
         self.client.close()
 
     def _creator(self, kind: str) -> Callable[..., Any]:
-        return {
+        creators: dict[str, Callable[..., Any]] = {
             "ConfigMap": self.core.create_namespaced_config_map,
             "ServiceAccount": self.core.create_namespaced_service_account,
             "Service": self.core.create_namespaced_service,
@@ -70,7 +70,8 @@ class KubeApi:
             "Job": self.batch.create_namespaced_job,
             "NetworkPolicy": self.net.create_namespaced_network_policy,
             "Ingress": self.net.create_namespaced_ingress,
-        }[kind]
+        }
+        return creators[kind]
 
     async def create(self, obj: Obj, *, refresh: bool = False) -> bool:
         """Create ``obj``; True if it was new. An existing ConfigMap gets ``refresh``-ed data."""
@@ -135,7 +136,7 @@ class KubeApi:
         lists = ([await self._call(self.custom.list_namespaced_custom_object, n.GROUP, n.VERSION, ns, n.PLURAL)
                   for ns in namespaces] if namespaces else
                  [await self._call(self.custom.list_cluster_custom_object, n.GROUP, n.VERSION, n.PLURAL)])  # fmt: skip
-        for item in (i for lst in lists for i in lst.get("items", [])):
+        for item in (i for lst in lists for i in cast(dict[str, Any], lst).get("items", [])):
             meta = item.get("metadata", {})
             finalizers = meta.get("finalizers") or []
             if finalizer not in finalizers:

@@ -8,6 +8,7 @@ the attempt's objects were all created (the operator's crash-safety check relies
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +79,7 @@ def task_managers(ref: JobRef) -> tuple[int, int]:
     return ref.job.spec.task_manager_shape()
 
 
-def resources(res: Resources, nodes: list[tuple[float, str]] = ()) -> Obj:  # type: ignore[assignment]
+def resources(res: Resources, nodes: Sequence[tuple[float, str]] = ()) -> Obj:
     """Requests for Flink's process plus the TF node processes it hosts; memory limited to that.
 
     The TF nodes are children of the TaskManager outside Flink's memory budget, so they are
@@ -237,7 +238,9 @@ def network_policy(ref: JobRef) -> Obj:
     boundary. Egress stays open (object stores, HDFS). Needs a CNI that enforces policies.
     """
     own = {"podSelector": {"matchLabels": {n.JOB: ref.name}}}
-    ui_from = [{"namespaceSelector": {}}] if ref.job.spec.kubernetes.ingress else []  # the ingress controller
+    ui_from: list[dict[str, Any]] = (
+        [{"namespaceSelector": {}}] if ref.job.spec.kubernetes.ingress else []
+    )  # the ingress controller
     operator = {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)}}
     return {
         "apiVersion": "networking.k8s.io/v1",
