@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv validate clean e2e e2e-kind e2e-node node-prep tools images
+.PHONY: demo test test-fast lint venv validate clean e2e e2e-kind e2e-node node-prep tools images
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ demo: $(STAMP)
 	rm -rf /tmp/tfflink/linear
 	$(BIN)/tfflink run examples/linear/job.yaml
 
+# Style, types and import layers (config in pyproject.toml; .pre-commit-config.yaml runs the same).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
 # The whole suite; tests/e2e is part of it (it builds its tools first, see `tools`).
-test: $(STAMP) tools node-prep
+test: $(STAMP) lint tools node-prep
 	$(BIN)/pytest tests
 
 test-fast: $(STAMP)
