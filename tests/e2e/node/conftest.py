@@ -36,8 +36,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from node_support import Node  # noqa: E402
-from realnode import cannot_run_reason  # noqa: E402
+from node_support import Node
+from realnode import cannot_run_reason
 
 HERE = Path(__file__).parent
 _SESSION: dict[str, Node] = {}

@@ -123,7 +123,9 @@ class Node:
                       f"namespace {name}'s default ServiceAccount")  # fmt: skip
         return name
 
-    def wait_for(self, fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 60, interval: float = 1) -> T:
+    def wait_for(
+        self, fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 60, interval: float = 1
+    ) -> T:
         deadline = time.monotonic() + timeout
         while True:
             self.c.check_alive()
@@ -131,7 +133,9 @@ class Node:
             if v:
                 return v
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out ({timeout:.0f}s) waiting for {what if isinstance(what, str) else what()}")
+                raise AssertionError(
+                    f"timed out ({timeout:.0f}s) waiting for {what if isinstance(what, str) else what()}"
+                )
             time.sleep(interval)
 
     def pod_phase(self, name: str, ns: str = "default") -> str | None:
@@ -163,7 +167,9 @@ class Node:
         return self.kubectl(*args, check=False)
 
     def operator_logs(self, tail: int = 200) -> str:
-        return self.kubectl("-n", OP_NS, "logs", f"deployment/{RELEASE}-tfflink-operator", f"--tail={tail}", check=False)
+        return self.kubectl(
+            "-n", OP_NS, "logs", f"deployment/{RELEASE}-tfflink-operator", f"--tail={tail}", check=False
+        )
 
     def events(self, ns: str = "default", all_namespaces: bool = False) -> str:
         where = ["-A"] if all_namespaces else ["-n", ns]

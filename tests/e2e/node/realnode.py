@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from controlplane import ADMIN_TOKEN, Proc, free_port, kubeconfig  # noqa: E402
-from tools import ROOT  # noqa: E402
+from controlplane import ADMIN_TOKEN, Proc, free_port, kubeconfig
+from tools import ROOT
 
 BRIDGE = "cni0"
 SUBNET = os.environ.get("TFFLINK_NODE_SUBNET", "10.213.77")  # /24, picked to clash with nothing usual
@@ -81,7 +81,9 @@ def log(msg: str) -> None:
     print(f"[realnode {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def sh(*cmd: str, check: bool = True, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def sh(
+    *cmd: str, check: bool = True, timeout: float = 120, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stdout[-2000:]}{r.stderr[-2000:]}")
@@ -224,8 +226,11 @@ class NodeCluster:
     # ------------------------------------------------------------------ state file
     def _save_state(self) -> None:
         STATE_ROOT.mkdir(parents=True, exist_ok=True)
-        state = {"sysctls": self.sysctls_before, "pids": {n: p.p.pid for n, p in self.procs.items()},
-                 "host_paths": self.host_paths_before}
+        state = {
+            "sysctls": self.sysctls_before,
+            "pids": {n: p.p.pid for n, p in self.procs.items()},
+            "host_paths": self.host_paths_before,
+        }
         (STATE_ROOT / "last-run.json").write_text(json.dumps(state))
 
     def _lock(self, wait: float = float(os.environ.get("TFFLINK_NODE_LOCK_WAIT", "1200"))) -> None:
@@ -313,7 +318,12 @@ class NodeCluster:
         cfg = d / "containerd" / "config.toml"
         cfg.write_text(self._containerd_config())
         ctd = self._start("containerd", ["containerd", "--config", str(cfg), "--log-level", "warn"])
-        self._wait("containerd's socket", lambda: sh("ctr", "-a", str(self.sock), "version", check=False).returncode == 0, ctd, 60)
+        self._wait(
+            "containerd's socket",
+            lambda: sh("ctr", "-a", str(self.sock), "version", check=False).returncode == 0,
+            ctd,
+            60,
+        )
         self._remove_all_containers()  # of a run that was killed (same image store)
         self._step("bridge + containerd", t0)
         t0 = time.monotonic()
@@ -389,14 +399,24 @@ class NodeCluster:
             f"    pods insecure\n    fallthrough in-addr.arpa ip6.arpa\n  }}\n  cache 5\n  loadbalance\n}}\n"
         )
         dns = self._start("coredns", [str(self.bins["coredns"]), "-conf", str(corefile)])
-        self._wait("CoreDNS ready", lambda: urllib.request.urlopen(f"http://127.0.0.1:{ready}/ready", timeout=2).status == 200, dns, 60)
+        self._wait(
+            "CoreDNS ready",
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{ready}/ready", timeout=2).status == 200,
+            dns,
+            60,
+        )
         want = self.kubectl("get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").strip()
         self._wait(f"kubernetes.default -> {want} from CoreDNS",
                    lambda: dns_query(NODE_IP, f"kubernetes.default.svc.{CLUSTER_DOMAIN}") == [want], dns, 60)  # fmt: skip
         # kube-proxy has written its rules by now: put the DROP rule first in FORWARD again (kube-proxy prepends its own)
         self._reassert_drop_rule()
         self._step("DNS", t0)
-        self._wait("the default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).startswith("NAME"), None, 60)
+        self._wait(
+            "the default ServiceAccount",
+            lambda: self.kubectl("get", "sa", "default", check=False).startswith("NAME"),
+            None,
+            60,
+        )
         self._storage()
 
     def node_ready(self) -> bool:
@@ -438,17 +458,17 @@ class NodeCluster:
         d = self.dir / "containerd"
         return f"""version = 2
 root = "{self.containerd_root}"
-state = "{d / 'state'}"
+state = "{d / "state"}"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp"]
 [grpc]
   address = "{self.sock}"
 [ttrpc]
-  address = "{d / 'containerd.sock.ttrpc'}"
+  address = "{d / "containerd.sock.ttrpc"}"
 [debug]
   address = ""
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{d / 'opt'}"
+  path = "{d / "opt"}"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
   restrict_oom_score_adj = true
@@ -464,7 +484,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "{self.dir / 'cni' / 'net.d'}"
+    conf_dir = "{self.dir / "cni" / "net.d"}"
 """
 
     def _kubelet_config(self) -> dict[str, Any]:
@@ -505,9 +525,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def helm(self, *args: str, timeout: float = 300) -> str:
         if self.helm_bin is None:
             raise RuntimeError("helm is not built")
-        r = subprocess.run([str(self.helm_bin), "--kubeconfig", str(self.kubeconfig), *args], capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(
+            [str(self.helm_bin), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if r.returncode != 0:
-            raise RuntimeError(f"helm {' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}\n{self.describe_pods(OP_NS)}")
+            raise RuntimeError(
+                f"helm {' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}\n{self.describe_pods(OP_NS)}"
+            )
         return r.stdout
 
     def helm_install(self, helm_set: Iterable[str] = ()) -> str:
@@ -544,7 +571,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         }  # fmt: skip
         if claim:
             spec["claimRef"] = {"namespace": claim[0], "name": claim[1]}
-        return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name, "labels": {"tfflink.dev/e2e": "node"}}, "spec": spec}
+        return {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "labels": {"tfflink.dev/e2e": "node"}},
+            "spec": spec,
+        }
 
     def pvc(self, name: str, namespace: str = "default", size: str = "1Gi", wait: bool = True) -> Path:
         """A PVC `name` bound to a fresh hostPath PV of its own; returns the PV's directory on this host."""
@@ -611,7 +643,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None
         self.timings["teardown"] = round(time.monotonic() - t0, 1)
-        log(f"teardown: {self.timings['teardown']} s" + (f"; errors: {errors}" if errors else "") + (f"; left: {left}" if left else ""))
+        log(
+            f"teardown: {self.timings['teardown']} s"
+            + (f"; errors: {errors}" if errors else "")
+            + (f"; left: {left}" if left else "")
+        )
         self._unlock()
 
     def _delete_pods(self) -> None:
@@ -619,14 +655,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         for name in ("kube-controller-manager", "kube-scheduler"):
             if name in self.procs:
                 self.procs[name].stop()
-        self.kubectl("delete", "pods", "--all-namespaces", "--all", "--grace-period=3", "--wait=false", check=False, timeout=60)
+        self.kubectl(
+            "delete", "pods", "--all-namespaces", "--all", "--grace-period=3", "--wait=false", check=False, timeout=60
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             out = self.kubectl("get", "pods", "-A", "-o", "name", check=False, timeout=20).strip()
             if not out and "RUNNING" not in self.ctr("tasks", "ls", check=False):
                 return
             time.sleep(1)
-        self.kubectl("delete", "pods", "--all-namespaces", "--all", "--grace-period=0", "--force", check=False, timeout=60)
+        self.kubectl(
+            "delete", "pods", "--all-namespaces", "--all", "--grace-period=0", "--force", check=False, timeout=60
+        )
 
     def _remove_all_containers(self) -> None:
         for cid in self.ctr("tasks", "ls", "-q", check=False).split():
@@ -751,7 +791,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             now = host_entries(Path(path))
             if now is not None and (entries is None or set(now) - set(entries)):
                 left.append(f"{path}: {sorted(set(now) - set(entries or []))[:5]}")
-        cg = [str(h / "kubepods") for h in CGROUP_ROOT.iterdir() if (h / "kubepods").is_dir()] if CGROUP_ROOT.is_dir() else []
+        cg = (
+            [str(h / "kubepods") for h in CGROUP_ROOT.iterdir() if (h / "kubepods").is_dir()]
+            if CGROUP_ROOT.is_dir()
+            else []
+        )
         if cg:
             left.append(f"cgroups: {cg}")
         return left
@@ -795,7 +839,9 @@ def host_entries(p: Path) -> list[str] | None:
 
 def _chains(tool: str, table: str) -> list[str]:
     r = sh(f"{tool}-save", "-t", table, check=False)
-    return [ln[1:].split()[0] for ln in r.stdout.splitlines() if ln.startswith(":") and ln[1:].startswith(("KUBE-", "CNI-"))]
+    return [
+        ln[1:].split()[0] for ln in r.stdout.splitlines() if ln.startswith(":") and ln[1:].startswith(("KUBE-", "CNI-"))
+    ]
 
 
 def kube_chains(tool: str) -> list[str]:
@@ -829,7 +875,16 @@ def _split_rule(rule: str) -> list[str]:
 def node_binaries() -> dict[str, Path]:
     from tools import tool
 
-    names = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "coredns", "helm"]
+    names = [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
+        "coredns",
+        "helm",
+    ]
     found = {n: tool(n) for n in names}
     missing = [n for n, p in found.items() if p is None]
     if missing:
@@ -839,5 +894,3 @@ def node_binaries() -> dict[str, Path]:
         if missing:
             raise RuntimeError(f"{missing} not built by hack/build-tools.sh:\n{r.stderr[-3000:]}")
     return {n: p for n, p in found.items() if p is not None}
-
-

@@ -91,7 +91,9 @@ def test_hostpath_pvc(node_cluster: Node) -> None:
     # PVCs written in YAML bind to the pool of class `standard`
     node_cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "smoke-pool"},
                         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})  # fmt: skip
-    node_cluster.wait_for(lambda: node_cluster.get("pvc", "smoke-pool")["status"].get("phase") == "Bound", "pool PVC Bound")
+    node_cluster.wait_for(
+        lambda: node_cluster.get("pvc", "smoke-pool")["status"].get("phase") == "Bound", "pool PVC Bound"
+    )
 
 
 def test_kubectl_logs_and_exec_work(node_cluster: Node) -> None:
