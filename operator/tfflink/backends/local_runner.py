@@ -19,7 +19,7 @@ from ..lifecycle import Phase, RestartPolicy
 from ..lifecycle.outcome import FLINK_FAILED, EndKind, classify
 from ..runtime.am_server import AMClient, AMRejected, AMUnreachable
 from ..runtime.config import RuntimeConfig
-from ..runtime.log_echo import printable
+from ..runtime.log_echo import NodeNoise, printable
 from ..runtime.rendezvous import FileRendezvous, RendezvousError
 from ..spec import LoadedJob, Mode
 from .flink_rest import FlinkRest, FlinkUnreachable
@@ -62,6 +62,7 @@ class LocalRunner:
         workdir: Path,
         flink_address: str | None = None,
         out: Callable[[str], None] = print,
+        quiet: bool = False,
     ) -> None:
         self.loaded = loaded
         self.spec = loaded.job.spec
@@ -69,6 +70,7 @@ class LocalRunner:
         self.workdir = workdir
         self.flink_address = flink_address
         self.out = out
+        self.noise = NodeNoise() if quiet else None  # quiet: no TF C++ INFO or deprecation lines
         self.run_id = uuid.uuid4().hex
         self.policy = RestartPolicy.from_spec(self.spec.failover)
         self.cluster: LocalFlinkCluster | None = None
@@ -158,7 +160,8 @@ class LocalRunner:
                     status = am.status()
                     logs = am.logs(log_seq)
                     for line in logs["lines"]:
-                        self.out(printable(str(line)))  # the AM escapes too; never trust one layer
+                        if self.noise is None or self.noise.keep(str(line)):
+                            self.out(printable(str(line)))  # the AM escapes too; never trust one layer
                     log_seq = int(logs["next"])
                 except (AMUnreachable, AMRejected, KeyError, TypeError, ValueError):
                     pass

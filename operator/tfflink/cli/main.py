@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args.job)
     name = loaded.job.metadata.name
     workdir = Path(args.workdir or Path(".tfflink") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
-    runner = LocalRunner(loaded, workdir=workdir, flink_address=args.flink_address)
+    runner = LocalRunner(loaded, workdir=workdir, flink_address=args.flink_address, quiet=not args.verbose)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     print(f"tfflink: job {name}: work dir {workdir}", flush=True)
     try:
@@ -178,7 +178,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tfflink", description="Distributed TensorFlow on Apache Flink.")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging (run: also TF's INFO and deprecation lines)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="check a job file and its entry function; start nothing")
@@ -190,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flink-address", metavar="HOST:PORT", help="submit to this existing session cluster instead")
     r.add_argument("--workdir", help="where logs and Flink files go (default .tfflink/<name>-<time>)")
     r.add_argument("--status-file", help="write the final status as JSON here")
+    r.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="also TF's C++ INFO logs and deprecation notices in the node output")  # fmt: skip
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser(

@@ -60,3 +60,45 @@ def echo(line: str) -> None:
         os.write(fd, data)
     except OSError:
         pass
+
+
+_NODE_PREFIX = re.compile(r"^(\[[a-z]+-\d+\])(?: |$)")  # "[worker-1] ..." (NodeProcess' prefix)
+# TF's C++ INFO lines: through absl (not governed by TF_CPP_MIN_LOG_LEVEL) or TF's own format,
+# and absl's notice that it logs to stderr before being initialised.
+_CPP_INFO = re.compile(
+    r"I\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I \S+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
+)
+_PY_DEPRECATION = re.compile(r".*:\d+: (?:Pending)?DeprecationWarning: ")  # then the source line, indented
+_TF_DEPRECATION = re.compile(r"WARNING:tensorflow:.* deprecated")  # then "Instructions for updating:" + 1 line
+
+
+class NodeNoise:
+    """Tells TF's C++ INFO logs and deprecation notices apart in node lines (``[worker-0] ...``).
+
+    ``tfflink run`` leaves them out unless ``-v``; everything else passes, the user's prints and
+    errors included. Multi-line notices are followed per node (their lines interleave).
+    """
+
+    def __init__(self) -> None:
+        self._after: dict[str, str] = {}  # node -> the kind of notice its previous line started
+
+    def keep(self, line: str) -> bool:
+        m = _NODE_PREFIX.match(line)
+        if m is None:
+            return True
+        node, text = m.group(1), line[m.end() :]
+        after = self._after.pop(node, "")
+        if after == "tf" and text == "Instructions for updating:":
+            self._after[node] = "instructions"
+            return False
+        if after == "instructions" or (after == "py" and text.startswith("  ")) or (after == "tf" and not text):
+            return False
+        if _TF_DEPRECATION.match(text):
+            self._after[node] = "tf"
+            return False
+        if _PY_DEPRECATION.match(text):
+            self._after[node] = "py"
+            return False
+        return _CPP_INFO.match(text) is None
