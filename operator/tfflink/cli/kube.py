@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import SpecError, check_entry, load_job, parse_job
+from ..spec.crd import GROUP, PLURAL, VERSION
 from ..spec.models import API_VERSION, KIND, TFFlinkJob
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,6 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Mirrors of tfflink.backends.kubernetes (names, manifests), kept here so that building the
 # parser imports nothing heavy; tests/unit/test_cli_kube.py checks they agree.
-GROUP, VERSION, PLURAL = "tfflink.dev", "v1alpha1", "tfflinkjobs"
 JOB_LABEL, COMPONENT_LABEL, ATTEMPT_LABEL = "tfflink.dev/job", "tfflink.dev/component", "tfflink.dev/attempt"
 APP_NAME, MANAGED_BY = "app.kubernetes.io/name", "app.kubernetes.io/managed-by"
 TASKMANAGER = "taskmanager"

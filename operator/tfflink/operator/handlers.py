@@ -109,11 +109,7 @@ def pod_event(
     """Wake the job's loop; remember deleted pods (their index entries vanish)."""
     deps, key = _deps(memo), _key(namespace, labels[n.JOB])
     if event["type"] == "DELETED" and labels.get(n.COMPONENT) != n.SUBMITTER and key in deps.wakeups:
-        try:
-            attempt = int(labels.get(n.ATTEMPT, "-1"))
-        except ValueError:
-            attempt = -1
-        deps.deleted_pods.setdefault(key, []).append((attempt, name))
+        deps.deleted_pods.setdefault(key, []).append((n.attempt_of(labels), name))
     deps.wake(key)
 
 

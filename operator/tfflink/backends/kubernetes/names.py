@@ -8,9 +8,12 @@ deletes every attempt but the current one, and events of an old attempt's pods a
 
 from __future__ import annotations
 
-GROUP = "tfflink.dev"
-VERSION = "v1alpha1"
-PLURAL = "tfflinkjobs"
+from collections.abc import Mapping
+
+# The CRD's names, defined once in spec.crd (re-exported: n.GROUP, n.VERSION, n.PLURAL).
+from ...spec.crd import GROUP as GROUP
+from ...spec.crd import PLURAL as PLURAL
+from ...spec.crd import VERSION as VERSION
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "tfflink-operator"
@@ -18,6 +21,15 @@ APP_NAME = "app.kubernetes.io/name"
 JOB = "tfflink.dev/job"
 COMPONENT = "tfflink.dev/component"
 ATTEMPT = "tfflink.dev/attempt"
+
+
+def attempt_of(labels: Mapping[str, str]) -> int:
+    """The attempt in an object's ``tfflink.dev/attempt`` label; -1 when missing or not a number."""
+    try:
+        return int(labels.get(ATTEMPT, "-1"))
+    except ValueError:
+        return -1
+
 
 JOBMANAGER, TASKMANAGER, SUBMITTER = "jobmanager", "taskmanager", "submitter"
 CLUSTER_COMPONENTS = (JOBMANAGER, TASKMANAGER, SUBMITTER)

@@ -43,13 +43,6 @@ class ObjectFact:
     ip: str = ""  # pods: status.podIP
 
 
-def _attempt(labels: Mapping[str, str]) -> int:
-    try:
-        return int(labels.get(n.ATTEMPT, "-1"))
-    except ValueError:
-        return -1
-
-
 def _container_failure(pod: str, statuses: Iterable[Mapping[str, Any]]) -> Failure | None:
     for cs in statuses:
         state, last = cs.get("state") or {}, cs.get("lastState") or {}
@@ -146,7 +139,7 @@ def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
     meta = body.get("metadata") or {}
     labels = meta.get("labels") or {}
     base = {"kind": kind, "name": meta.get("name", ""), "component": labels.get(n.COMPONENT, ""),
-            "attempt": _attempt(labels)}  # fmt: skip
+            "attempt": n.attempt_of(labels)}  # fmt: skip
     if kind == "Pod":
         return ObjectFact(
             **base, ready=int(pod_ready(body)), failure=pod_failure(body),
