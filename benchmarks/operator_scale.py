@@ -28,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
+# E402: these come after sys.path points at tests/emulator (the emulator's helpers)
 import kubernetes  # noqa: E402
 from emu_operator import OperatorProcess  # noqa: E402
 from emu_standins import StandIns  # noqa: E402

@@ -189,7 +189,10 @@ def test_helm_install(cluster: ControlPlane, helm_install: str) -> None:
     assert cluster.kubectl("-n", NS, "get", "role", f"{RELEASE}-tfflink-operator", "-o", "name").strip()
     # least privilege, checked by the real authorizer
     sa = f"system:serviceaccount:{OP_NS}:{RELEASE}-tfflink-operator"
-    can = lambda *a: cluster.kubectl("auth", "can-i", *a, f"--as={sa}", check=False).strip()  # noqa: E731
+
+    def can(*a: str) -> str:
+        return cluster.kubectl("auth", "can-i", *a, f"--as={sa}", check=False).strip()
+
     assert can("watch", "tfflinkjobs.tfflink.dev", "-n", NS) == "yes"
     assert can("create", "deployments.apps", "-n", NS) == "yes"
     assert can("watch", "tfflinkjobs.tfflink.dev", "-n", "default") == "no"  # only its namespaces

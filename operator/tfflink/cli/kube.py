@@ -791,7 +791,10 @@ def _pods(kube: Kube, name: str, attempt: int) -> list[Any]:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     kube = connect(args)
-    keep = lambda line: node_line(line, args.role, args.index)  # noqa: E731
+
+    def keep(line: str) -> bool:
+        return node_line(line, args.role, args.index)
+
     st = get_job(kube, args.name).get("status") or {}
     attempt, phase = int(st.get("attempt") or 0), st.get("phase") or "Pending"
     if not args.follow:

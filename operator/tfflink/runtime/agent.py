@@ -121,7 +121,7 @@ class NodeProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - PR_SET_PDEATHSIG has no other way in; it only calls prctl
         )
         self.pump = threading.Thread(target=self._pump, args=(sink, prefix), daemon=True)
         self.pump.start()
