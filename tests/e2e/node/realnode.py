@@ -256,6 +256,7 @@ class NodeCluster:
     def start(self, install_chart: bool = True, helm_set: Iterable[str] = ()) -> NodeCluster:
         t_all = time.monotonic()
         self._lock()
+        self._step("waiting for the node lock (another run of this tier)", t_all)
         try:
             self._cleanup_stale()
             self.started = True
