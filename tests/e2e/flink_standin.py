@@ -25,12 +25,17 @@ class FlinkStandIn:
             def do_GET(self) -> None:
                 parts = self.path.strip("/").split("/")
                 outer.requests += 1
-                if len(parts) != 4 or parts[2:] != ["jobs", "overview"]:
+                if len(parts) != 4 or parts[2] != "jobs":
                     return self._send(404, {"errors": ["not found"]})
                 with outer.lock:
                     jobs = outer.jobs.get((parts[0], parts[1]))
                 if jobs is None:
                     return self._send(503, {"errors": ["no JobManager here"]})
+                if parts[3] != "overview":  # /jobs/<id>: one job's state
+                    state = dict(jobs).get(parts[3])
+                    if state is None:
+                        return self._send(404, {"errors": ["not found"]})
+                    return self._send(200, {"jid": parts[3], "name": "tfflink", "state": state, "vertices": []})
                 body = [{"jid": j, "name": "tfflink", "state": s, "start-time": i} for i, (j, s) in enumerate(jobs)]
                 self._send(200, {"jobs": body})
 

@@ -105,6 +105,8 @@ class Cluster:
     def apply_example(self, name: str, path: str = "examples/linear/job.yaml", **spec: Any) -> None:
         doc = yaml.safe_load((ROOT / path).read_text())
         doc["metadata"]["name"] = name
+        # kwok runs no TF: no checkpoint to keep (a pod-local one would be refused, rightly).
+        doc["spec"]["checkpointDir"] = f"s3://tfflink-e2e/{name}"
         doc["spec"].update(spec)
         f = self.cp.dir / f"{name}.yaml"
         f.write_text(yaml.safe_dump(doc))

@@ -73,6 +73,10 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
     # Only the Flink job this attempt's submitter started counts (its id is in the submitter's
     # termination message), never whatever else runs in the session cluster.
     job_id = obs.flink_job_id or status.flink_job_id
+    if not job_id and obs.submitter == "Complete" and obs.jobmanager_ready and status.phase == "Deploying":
+        # A submitter that succeeded without a result (its termination message was lost):
+        # this attempt's fresh session cluster runs exactly one job, or we do not guess.
+        job_id = await deps.flink.only_job(ref.namespace, ref.name)
     if status.phase not in ("Deploying", "Running") or not obs.jobmanager_ready or not job_id:
         return obs
     state = await deps.flink.job_state(ref.namespace, ref.name, job_id)

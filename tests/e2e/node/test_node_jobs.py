@@ -25,7 +25,7 @@ NS = "jobs"
 JOB_TIMEOUT = 420  # one job on a 2-CPU node: ~1.5 min; cold pods and restarts take longer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def k(node_cluster: Node) -> Iterator[Node]:
     node_cluster.namespace(NS)
     # Every pod of every job here must pass Pod Security "restricted" (or the job would fail).
@@ -59,7 +59,9 @@ def wait_phase(k: Node, name: str, phase: str, timeout: float = JOB_TIMEOUT) -> 
         if not seen or seen[-1] != st.get("phase"):
             seen.append(str(st.get("phase")))
         if st.get("phase") in ("Failed", "Succeeded") and st.get("phase") != phase:
-            raise AssertionError(f"{name} ended {st.get('phase')} (wanted {phase}): {st.get('message')}\n{diagnose(k, name)}")
+            raise AssertionError(
+                f"{name} ended {st.get('phase')} (wanted {phase}): {st.get('message')}\n{diagnose(k, name)}"
+            )
         return st if st.get("phase") == phase else None
 
     return k.wait_for(reached, lambda: f"{name} {phase} (phases seen {seen})\n{diagnose(k, name)}", timeout, interval=2)
@@ -98,7 +100,7 @@ def delete_job(k: Node, name: str) -> None:
 
 def printer_columns(k: Node, name: str) -> dict[str, str]:
     out = k.kubectl("-n", NS, "get", "tfj", name).splitlines()
-    return dict(zip(out[0].split(), out[1].split()))
+    return dict(zip(out[0].split(), out[1].split(), strict=False))
 
 
 def code_config_map(k: Node, name: str, files: dict[str, str]) -> None:
@@ -121,7 +123,10 @@ def test_linear_trains_in_real_pods_and_its_model_predicts(k: Node) -> None:
     k.wait_for(lambda: "[worker-0] " in k.logs(tm, NS), "[worker-0] lines in kubectl logs of the TaskManager", 240)
     k.wait_for(lambda: (tfj(k, "linear").get("status") or {}).get("roles", {}).get("worker", {}).get("running", 0) >= 1
                or tfj(k, "linear")["status"]["phase"] == "Succeeded", "the AM's per-role counts in the status", 120)  # fmt: skip
-    pods = {p["metadata"]["labels"]["tfflink.dev/component"] for p in k.get("pods", ns=NS, selector="tfflink.dev/job=linear")}
+    pods = {
+        p["metadata"]["labels"]["tfflink.dev/component"]
+        for p in k.get("pods", ns=NS, selector="tfflink.dev/job=linear")
+    }
     assert {"jobmanager", "taskmanager"} <= pods
     pol = k.get("networkpolicy", "linear-network", NS)
     assert pol["spec"]["podSelector"] == {"matchLabels": {"tfflink.dev/job": "linear"}}, pol
@@ -138,7 +143,9 @@ def test_linear_trains_in_real_pods_and_its_model_predicts(k: Node) -> None:
         "p = m.signatures['serving_default'](x=tf.constant(x))['prediction'].numpy()\n"
         "mse = float(np.mean((p - y[:, 0]) ** 2)); print('mse', mse); assert mse < 0.05, mse\n"
     )
-    r = subprocess.run([sys.executable, "-c", check, str(data / "saved_model")], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", check, str(data / "saved_model")], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -181,7 +188,11 @@ def test_a_deleted_taskmanager_pod_restarts_the_cluster_once_and_training_resume
         m = re.search(r'model_checkpoint_path: "model.ckpt-(\d+)"', text)
         return int(m.group(1)) if m else 0
 
-    k.wait_for(lambda: saved_step() >= 100, lambda: f"a checkpoint past step 100 (now {saved_step()})\n{diagnose(k, name)}", 300)
+    k.wait_for(
+        lambda: saved_step() >= 100,
+        lambda: f"a checkpoint past step 100 (now {saved_step()})\n{diagnose(k, name)}",
+        300,
+    )
     (tm,) = tm_pods(k, name, attempt=1)
     k.kubectl("-n", NS, "delete", "pod", tm, "--wait=false")
     st = wait_phase(k, name, "Succeeded", timeout=600)
@@ -303,7 +314,9 @@ def test_code_delivered_by_tfflink_submit_kubernetes_with_status_and_logs(k: Nod
     r = subprocess.run([*cli, "logs", "shipped", "-n", NS, "--role", "worker", "--index", "0"],
                        capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     lines = r.stdout.splitlines()
-    assert r.returncode == 0 and lines and all(ln.startswith("[worker-0] ") for ln in lines), r.stdout[-2000:] + r.stderr
+    assert r.returncode == 0 and lines and all(ln.startswith("[worker-0] ") for ln in lines), (
+        r.stdout[-2000:] + r.stderr
+    )
     assert any("exported SavedModel" in ln for ln in lines), lines[-5:]
     delete_job(k, "shipped")
     k.wait_for(lambda: k.get("configmap", "shipped-code", NS) is None, "the code ConfigMap collected with its job", 60)

@@ -46,18 +46,17 @@ class FlinkClient:
                 raise ValueError(f"{url}: answer larger than {MAX_BODY} bytes")
             return json.loads(body)
 
-    async def current_job(self, namespace: str, job: str) -> tuple[str, str] | None:
-        """(job id, state) of the newest job in the session cluster, or None."""
+    async def only_job(self, namespace: str, job: str) -> str | None:
+        """The id of the session cluster's one job, None when there are none or several."""
         try:
             data = await self._get(self.base_url(namespace, job) + "/jobs/overview")
-        except (TimeoutError, aiohttp.ClientError, ValueError) as e:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             log.debug("Flink REST of %s/%s not answering: %s", namespace, job, e)
             return None
-        jobs = data.get("jobs") or []
-        if not jobs:
+        jobs = data.get("jobs") if isinstance(data, dict) else None
+        if not isinstance(jobs, list) or len(jobs) != 1 or not isinstance(jobs[0], dict):
             return None
-        newest = max(jobs, key=lambda j: j.get("start-time", 0))
-        return str(newest["jid"]), str(newest["state"])
+        return str(jobs[0].get("jid") or "") or None
 
     async def job_state(self, namespace: str, job: str, job_id: str) -> str | None:
         """State of the Flink job ``job_id`` (the one the submitter started), or None."""
