@@ -180,12 +180,12 @@ def test_a_deleted_taskmanager_pod_restarts_the_cluster_once_and_training_resume
     name = "linear-restart"
     ckpt = claim_dir(k) / name
     k.apply(manifest("linear", name=name, checkpointDir=f"/data/{name}",
-                     properties={"steps": "1500", "step_delay": "0.02"},
+                     properties={"steps": "4000", "step_delay": "0.05"},  # ~100 s of training
                      runPolicy={"cleanupPolicy": "Keep"}), ns=NS)  # fmt: skip
 
     def saved_step() -> int:
         text = (ckpt / "checkpoint").read_text() if (ckpt / "checkpoint").exists() else ""
-        m = re.search(r'model_checkpoint_path: "model.ckpt-(\d+)"', text)
+        m = re.search(r'model_checkpoint_path: "[^"]*model\.ckpt-(\d+)"', text)
         return int(m.group(1)) if m else 0
 
     k.wait_for(
@@ -202,7 +202,7 @@ def test_a_deleted_taskmanager_pod_restarts_the_cluster_once_and_training_resume
     starts = [int(m.group(1)) for m in re.finditer(r"\[worker-0\] start: global step (\d+)", k.logs(tm2, NS))]
     assert starts and starts[0] >= 100, f"the restarted cluster began at {starts}"
     metrics = json.loads((ckpt / "metrics.json").read_text())
-    assert 1500 <= metrics["end_step"] <= 1520 and metrics["start_step"] == 0, metrics
+    assert 4000 <= metrics["end_step"] <= 4020 and metrics["start_step"] == 0, metrics
     delete_job(k, name)
 
 
