@@ -127,7 +127,7 @@ class FlinkSpec(_Model):
         description="Slots per TaskManager; default: enough for AM + ps + workers in one TaskManager.",
     )
     job_manager: Resources = Field(default_factory=Resources)
-    task_manager: Resources = Field(default_factory=lambda: Resources(memory="2g", cpu=0.5))
+    task_manager: Resources = Field(default_factory=lambda: Resources(memory="2g", cpu=0.25))
     configuration: dict[str, str] = Field(
         default_factory=dict,
         max_length=512,

@@ -27,10 +27,19 @@ JOB_TIMEOUT = 420  # one job on a 2-CPU node: ~1.5 min; cold pods and restarts t
 
 @pytest.fixture
 def k(node_cluster: Node) -> Iterator[Node]:
+    """The cluster; after each test its TFFlinkJobs are deleted (a failed test must not keep
+    a session cluster holding the node's CPUs)."""
     node_cluster.namespace(NS)
     # Every pod of every job here must pass Pod Security "restricted" (or the job would fail).
     node_cluster.kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
+    before = {j["metadata"]["name"] for j in node_cluster.get("tfflinkjobs", ns=NS)}
     yield node_cluster
+    for job in node_cluster.get("tfflinkjobs", ns=NS):
+        name = job["metadata"]["name"]
+        if name not in before:  # the claim (and what jobs wrote there) stays for the next tests
+            node_cluster.kubectl(
+                "-n", NS, "delete", "tfflinkjob", name, "--ignore-not-found", "--timeout=120s", check=False
+            )
 
 
 def manifest(example: str, **spec: Any) -> list[dict[str, Any]]:

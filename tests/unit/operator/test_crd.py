@@ -69,7 +69,7 @@ def test_schema_is_structural_and_described() -> None:
 
 def test_defaults_match_the_models() -> None:
     props = crd.openapi_schema()["properties"]["spec"]["properties"]
-    assert props["flink"]["properties"]["taskManager"]["default"] == {"memory": "2g", "cpu": 0.5}
+    assert props["flink"]["properties"]["taskManager"]["default"] == {"memory": "2g", "cpu": 0.25}
     assert props["roles"]["properties"]["ps"]["default"]["replicas"] == 0
     assert props["failover"]["properties"]["maxRestarts"]["default"] == 3
     assert props["kubernetes"]["properties"]["startupDeadlineSeconds"]["default"] == 600
