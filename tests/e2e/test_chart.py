@@ -59,8 +59,37 @@ def render(
     return [d for d in yaml.safe_load_all(r.stdout) if d]
 
 
-def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
+def by_kind(docs: list[dict[str, Any]], kind: str, *, hooks: bool = False) -> list[dict[str, Any]]:
+    """The release's objects of that kind (helm hooks only with ``hooks``: they live for the hook)."""
+    return [d for d in docs if d["kind"] == kind and hooks == bool(_annotations(d).get("helm.sh/hook"))]
+
+
+def _annotations(doc: dict[str, Any]) -> dict[str, str]:
+    return dict((doc.get("metadata") or {}).get("annotations") or {})
+
+
+def test_uninstall_hook_stops_the_operator_first_with_just_enough_rights(helm: Path, tmp_path: Path) -> None:
+    """pre-delete: scale the operator to 0 while its RBAC exists (it releases its finalizers)."""
+    docs = render(helm, tmp_path)
+    (job,) = by_kind(docs, "Job", hooks=True)
+    assert _annotations(job)["helm.sh/hook"] == "pre-delete"
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    assert c["command"] == ["python", "-m", "tfflink.operator.drain"]
+    (dep,) = by_kind(docs, "Deployment")
+    assert f"--deployment={dep['metadata']['name']}" in c["args"]
+    sel = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"]["matchLabels"].items())
+    assert f"--selector={sel}" in c["args"]
+    from tfflink.operator.drain import main
+
+    with pytest.raises(SystemExit) as e:  # the rendered args parse with the module's own parser
+        main([*c["args"], "--help"])
+    assert e.value.code == 0
+    (role,) = by_kind(docs, "Role", hooks=True)
+    assert role["rules"] == [
+        {"apiGroups": ["apps"], "resources": ["deployments/scale"], "resourceNames": [dep["metadata"]["name"]],
+         "verbs": ["patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+    ]  # fmt: skip
 
 
 def test_chart_crds_match_generated_crds() -> None:
@@ -109,7 +138,7 @@ def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: di
 
 def test_template_default(helm: Path, tmp_path: Path) -> None:
     docs = render(helm, tmp_path)
-    kinds = sorted(d["kind"] for d in docs)
+    kinds = sorted(d["kind"] for d in docs if not _annotations(d).get("helm.sh/hook"))
     assert kinds == sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
                             "Deployment", "Service"])  # fmt: skip
     (dep,) = by_kind(docs, "Deployment")

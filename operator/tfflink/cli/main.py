@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -140,7 +141,7 @@ def _load_submitted(path: str, base_dir: str | None) -> LoadedJob:
 
     loaded = load_job(path)
     if base_dir:
-        loaded = replace(loaded, base_dir=Path(base_dir).resolve())
+        loaded = replace(loaded, base_dir=Path(os.path.normpath(Path(base_dir).absolute())))
     check_entry(loaded)
     return loaded
 

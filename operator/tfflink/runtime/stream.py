@@ -17,6 +17,7 @@ import glob
 import hashlib
 import importlib.util
 import logging
+import os
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -314,7 +315,7 @@ def input_stream(
     path = None
     if inp.process is not None:
         p = Path(inp.process.file)
-        path = str(p if p.is_absolute() else (base_dir / p).resolve())
+        path = str(p if p.is_absolute() else os.path.normpath(base_dir / p))  # symlinks kept: ConfigMap mounts
     function = inp.process.function if inp.process else "process"
     return (
         stream.flat_map(FeatureStep(path, function, inp.row_columns(), inp.on_error), output_type=PICKLED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,9 @@ class LoadedJob:
     def entry_file(self) -> Path | None:
         """The entry's .py file as an absolute path (None for a module entry)."""
         entry = self.job.spec.entry
-        return (self.base_dir / entry.file).resolve() if entry and entry.file else None
+        # absolute, but symlinks kept: a ConfigMap mount links each file into a timestamped
+        # directory that differs from pod to pod (the submitter's is not the TaskManager's)
+        return Path(os.path.normpath(self.base_dir / entry.file)) if entry and entry.file else None
 
 
 MAX_DOCUMENT_BYTES = 1 << 20  # a job file; data belongs in files the job reads
@@ -195,7 +198,8 @@ def load_job(path: str | Path) -> LoadedJob:
     docs = load_yaml_documents(text, str(p))
     if len(docs) != 1:
         raise SpecError(str(p), [f"<document>: expected one YAML document, found {len(docs)}"])
-    return LoadedJob(job=parse_job(docs[0], str(p)), path=p.resolve(), base_dir=p.resolve().parent)
+    path = Path(os.path.normpath(p.absolute()))  # symlinks kept (see LoadedJob.entry_file)
+    return LoadedJob(job=parse_job(docs[0], str(p)), path=path, base_dir=path.parent)
 
 
 def check_entry(loaded: LoadedJob) -> None:

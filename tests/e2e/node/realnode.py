@@ -433,9 +433,13 @@ class NodeCluster:
         sh("iptables", "-I", *DROP_RULE)
 
     def drop_rule_packets(self) -> int | None:
-        """Packets counted by the FORWARD DROP rule, or None when it is not the first FORWARD rule."""
+        """Packets counted by the FORWARD DROP rule, or None when it is missing.
+
+        kube-proxy re-inserts its own jumps at the top of FORWARD on every sync; they accept only
+        marked or established traffic, so a new connection off the machine still meets the DROP.
+        """
         out = sh("iptables", "-L", "FORWARD", "-v", "-n", "-x", "--line-numbers").stdout.splitlines()
-        for line in out[2:3]:
+        for line in out[2:]:
             f = line.split()
             if f[3] == "DROP" and f[6] == BRIDGE and f[7] == f"!{BRIDGE}":
                 return int(f[1])

@@ -63,6 +63,8 @@ def pod_failure(pod: Mapping[str, Any]) -> Failure | None:
     """Why a pod counts as failed, or None."""
     name = pod.get("metadata", {}).get("name", "?")
     status = pod.get("status") or {}
+    if pod.get("metadata", {}).get("deletionTimestamp") and status.get("phase") not in ("Succeeded", "Failed"):
+        return Failure("PodDeleted", f"pod {name} is being deleted")  # not after its grace period
     if status.get("phase") == "Failed":
         reason = status.get("reason") or "PodFailed"
         msg = status.get("message") or "pod phase is Failed"
