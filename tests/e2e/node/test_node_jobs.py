@@ -92,8 +92,9 @@ def tm_pods(k: Node, name: str, attempt: int | None = None) -> list[str]:
 
 
 def claim_dir(k: Node, claim: str = "tfflink-data") -> Path:
-    """Where the PersistentVolumeClaim's data lives on this host (a hostPath PV)."""
-    pvc = k.get("pvc", claim, NS)
+    """Where the PersistentVolumeClaim's data lives on this host (a hostPath PV), once bound."""
+    pvc = k.wait_for(lambda: (c := k.get("pvc", claim, NS)) and c["spec"].get("volumeName") and c,
+                     f"PVC {claim} bound", 60)  # fmt: skip
     pv = k.get("pv", pvc["spec"]["volumeName"], None)
     return Path(pv["spec"]["hostPath"]["path"])
 
@@ -187,10 +188,10 @@ def test_a_deleted_taskmanager_pod_restarts_the_cluster_once_and_training_resume
     """Delete the TaskManager pod mid-training: one full restart, restartCount 1, the new cluster
     starts from the checkpoint on the claim (global step past 0), Succeeded."""
     name = "linear-restart"
-    ckpt = claim_dir(k) / name
     k.apply(manifest("linear", name=name, checkpointDir=f"/data/{name}",
                      properties={"steps": "4000", "step_delay": "0.05"},  # ~100 s of training
                      runPolicy={"cleanupPolicy": "Keep"}), ns=NS)  # fmt: skip
+    ckpt = claim_dir(k) / name
 
     def saved_step() -> int:
         text = (ckpt / "checkpoint").read_text() if (ckpt / "checkpoint").exists() else ""
@@ -306,8 +307,9 @@ def test_code_delivered_by_tfflink_submit_kubernetes_with_status_and_logs(k: Nod
     `tfflink submit --kubernetes`; `tfflink status` and `tfflink logs --role worker --index 0`
     read the job on the cluster as `tfflink run` shows it locally."""
     (tmp_path / "train.py").write_text((ROOT / "examples" / "linear" / "train.py").read_text())
-    job = manifest("linear", name="shipped", checkpointDir="/data/shipped",
-                   runPolicy={"cleanupPolicy": "Keep"})[-1]  # fmt: skip
+    pvc, job = manifest("linear", name="shipped", checkpointDir="/data/shipped",
+                        runPolicy={"cleanupPolicy": "Keep"})  # fmt: skip
+    k.apply(pvc, ns=NS)  # the claim its checkpoints go to (the user's own, not shipped)
     job["spec"]["entry"]["file"] = "train.py"  # relative: resolved in the shipped directory
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
     env = {"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"}
