@@ -65,12 +65,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """Stop the cluster as soon as the tier's last test is done (not at the session's end), so it
-    never runs alongside the kwok control-plane tier or the rest of the suite."""
-    node = _SESSION.get("node")
-    if node is not None and _is_node_item(item) and not _is_node_item(nextitem):
-        node.stop_and_check()
+    never runs alongside the kwok control-plane tier or the rest of the suite; after the test's
+    own fixtures are finalized (they may still clean up on the cluster)."""
+    try:
+        return (yield)
+    finally:
+        node = _SESSION.get("node")
+        if node is not None and _is_node_item(item) and not _is_node_item(nextitem):
+            node.stop_and_check()
 
 
 @pytest.fixture(scope="session")
