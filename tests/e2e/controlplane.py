@@ -43,6 +43,17 @@ def host_ip() -> str:
     return "127.0.0.1"
 
 
+def api_get(server: str, path: str) -> tuple[int, str]:
+    """(status, body) of an admin GET against an e2e API server (self-signed serving cert)."""
+    ctx = ssl._create_unverified_context()
+    req = urllib.request.Request(server + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 class Proc:
     def __init__(self, name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.name, self.cmd, self.log = name, cmd, log
@@ -106,13 +117,7 @@ class ControlPlane:
         raise RuntimeError(f"timed out waiting for {what}:\n{proc.tail()}")
 
     def get(self, path: str) -> tuple[int, str]:
-        ctx = ssl._create_unverified_context()  # the apiserver's self-signed serving cert
-        req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        return api_get(self.server, path)
 
     def start(self) -> ControlPlane:
         d = self.dir

@@ -29,7 +29,6 @@ import os
 import random
 import signal
 import socket
-import ssl
 import struct
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from controlplane import ADMIN_TOKEN, Proc, free_port, kubeconfig
+from controlplane import ADMIN_TOKEN, Proc, api_get, free_port, kubeconfig
 from tools import ROOT
 
 BRIDGE = "cni0"
@@ -181,13 +180,7 @@ class NodeCluster:
         return r.stdout if r.returncode == 0 else r.stdout + r.stderr
 
     def get(self, path: str) -> tuple[int, str]:
-        ctx = ssl._create_unverified_context()
-        req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        return api_get(self.server, path)
 
     def ctr(self, *args: str, check: bool = True, timeout: float = 60) -> str:
         return sh("ctr", "-a", str(self.sock), "-n", "k8s.io", *args, check=check, timeout=timeout).stdout
