@@ -135,23 +135,23 @@ class JobLoop:
         await self.deps.api.patch_status(*self.key, status.to_body())
         self.status = status  # before any action runs: a failed action never re-decides
 
+    async def _fail_now(self, reason: str, message: str) -> None:
+        """Failed at once, without a plan (a refused spec or refused objects): status, then Event."""
+        st = self.status.model_copy(deep=True)
+        st.phase, st.reason, st.message = "Failed", reason, message[:2000]
+        st.intent = None
+        st.completion_time = now_rfc3339()
+        st.set_condition("Failed", True, reason, st.message, st.completion_time)
+        await self._write(st)
+        self.post(Event("Warning", reason, st.message))
+
     async def _refused(self, e: ApiException) -> None:
         """The API server refused an object (422, a Pod Security or quota 403): Failed, with its words."""
         try:
             why = str(json.loads(e.body or "{}").get("message") or e.reason)
         except (ValueError, AttributeError):
             why = str(e.reason)
-        st = self.status.model_copy(deep=True)
-        st.phase, st.reason, st.message = (
-            "Failed",
-            "Refused",
-            f"the API server refused the session cluster: {why}"[:2000],
-        )
-        st.intent = None
-        st.completion_time = now_rfc3339()
-        st.set_condition("Failed", True, st.reason, st.message, st.completion_time)
-        await self._write(st)
-        self.post(Event("Warning", st.reason, st.message))
+        await self._fail_now("Refused", f"the API server refused the session cluster: {why}")
 
     async def step(self, facts: Iterable[ObjectFact]) -> float:
         """One pass; returns how long to wait before the next one."""
@@ -162,11 +162,7 @@ class JobLoop:
             job = problems
         if isinstance(job, list):
             if self.status.reason != "InvalidSpec":
-                st = self.status.model_copy(deep=True)
-                st.phase, st.reason, st.message = "Failed", "InvalidSpec", "; ".join(job)
-                st.set_condition("Failed", True, "InvalidSpec", st.message, now_rfc3339())
-                await self._write(st)
-                self.post(Event("Warning", "InvalidSpec", st.message))
+                await self._fail_now("InvalidSpec", "; ".join(job))
             return 3600.0
         meta = body["metadata"]
         ref = JobRef(name=name, namespace=ns, uid=meta["uid"], job=job)
