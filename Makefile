@@ -25,6 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	@# pytest imports test modules by basename: two alike would stop collection of the whole suite.
+	@dups=$$(find tests -name 'test_*.py' -printf '%f\n' | sort | uniq -d); \
+	  if [ -n "$$dups" ]; then echo "lint: test modules share a basename: $$dups" >&2; exit 1; fi
+	$(BIN)/pytest --collect-only -q tests >/dev/null
 
 # The whole suite; tests/e2e is part of it (it builds its tools first, see `tools`).
 test: $(STAMP) lint tools node-prep
