@@ -201,9 +201,20 @@ class NodeAgent:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return f"{self.name} done (cluster version {self.version})"
 
-    def with_data_channel(self, path: str, columns: list[tuple[str, str]]) -> NodeAgent:
-        """Stream mode: every child of this node reads rows from the bridge at ``path``."""
+    def with_data_channel(
+        self,
+        path: str,
+        columns: list[tuple[str, str]],
+        wire_columns: list[tuple[str, str]] | None = None,
+        batch_step: dict[str, str] | None = None,
+    ) -> NodeAgent:
+        """Stream mode: every child of this node reads rows from the data channel at ``path``;
+        with a batch feature step, rows arrive as ``wire_columns`` and the step makes ``columns``."""
         self.data_node = {"data_channel": path, "columns": [list(c) for c in columns]}
+        if wire_columns is not None:
+            self.data_node["wire_columns"] = [list(c) for c in wire_columns]
+        if batch_step is not None:
+            self.data_node["batch_step"] = dict(batch_step)
         return self
 
     # -- steps ------------------------------------------------------------------------------

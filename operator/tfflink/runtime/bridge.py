@@ -55,10 +55,14 @@ MAX_FRAME = 16 << 20  # bytes of one frame's payload; a longer header ends the c
 MAX_COLUMNS = 1 << 14
 
 # A row batch: ``<IIc`` (rows, columns, layout). Layout ``d``/``q``: every value a float64 /
-# int64, row-major; layout ``C``: per column a tag (``d``, ``q``, ``j`` for JSON) and its bytes.
+# int64, row-major; layout ``C``: per column a tag (``d``, ``q``, ``j`` for JSON) and its bytes;
+# layout ``T`` (what the JVM data plane writes, docs/dataplane.md): per column a tag (``f``,
+# ``d``, ``i``, ``q``, ``s``) and its little-endian bytes, decoded straight into numpy arrays.
 _COLS = struct.Struct("<IIc")
 _COL = struct.Struct("<cI")
-INT64, FLOAT64, JSON, COLUMNS = b"q", b"d", b"j", b"C"
+INT64, FLOAT64, JSON, COLUMNS, TYPED = b"q", b"d", b"j", b"C", b"T"
+_TYPED_DTYPES = {b"f": "<f4", b"d": "<f8", b"i": "<i4", b"q": "<i8"}
+STRING = b"s"
 _NATIVE = sys.byteorder == "little"
 
 
@@ -131,6 +135,65 @@ def encode_rows(rows: list[Any]) -> bytes:
         tag, data = _encode_column(col)
         parts += [_COL.pack(tag, len(data)), data]
     return b"".join(parts)
+
+
+class TypedColumns(list):  # type: ignore[type-arg]
+    """One ``T`` row batch: numpy arrays in column order (no per-row Python objects)."""
+
+    @property
+    def rows(self) -> int:
+        return len(self[0]) if self else 0
+
+
+def decode_typed(data: bytes | memoryview) -> TypedColumns:
+    """A layout-``T`` batch as numpy columns; BridgeProtocolError for anything malformed."""
+    import numpy as np
+
+    try:
+        n, width, layout = _COLS.unpack_from(data)
+        if layout != TYPED or width == 0 or width > MAX_COLUMNS:
+            raise BridgeProtocolError(f"typed batch: layout {layout!r} with {width} columns")
+        view, pos, cols = memoryview(data), _COLS.size, TypedColumns()
+        for _ in range(width):
+            tag, size = _COL.unpack_from(view, pos)
+            pos += _COL.size
+            if pos + size > len(view):
+                raise BridgeProtocolError("typed batch: column runs past the frame")
+            chunk = view[pos : pos + size]
+            pos += size
+            if tag in _TYPED_DTYPES:
+                dtype = np.dtype(_TYPED_DTYPES[tag])
+                if size != n * dtype.itemsize:
+                    raise BridgeProtocolError("typed batch: column length does not match the row count")
+                cols.append(np.frombuffer(chunk, dtype=dtype).astype(dtype.newbyteorder("="), copy=True))
+            elif tag == STRING:
+                cols.append(_decode_strings(chunk, n))
+            else:
+                raise BridgeProtocolError(f"typed batch: unknown column type {tag!r}")
+        if pos != len(view):
+            raise BridgeProtocolError("typed batch: trailing bytes")
+    except BridgeProtocolError:
+        raise
+    except (struct.error, ValueError) as e:
+        raise BridgeProtocolError(f"typed batch: {e}") from None
+    return cols
+
+
+def _decode_strings(chunk: memoryview, n: int) -> Any:
+    """``n+1`` u32 offsets, then UTF-8 data: an object array of bytes (what tf.string takes)."""
+    import numpy as np
+
+    head = 4 * (n + 1)
+    if len(chunk) < head:
+        raise BridgeProtocolError("typed batch: string offsets run past the column")
+    offsets = np.frombuffer(chunk[:head], dtype="<u4").astype(np.int64)
+    data = bytes(chunk[head:])
+    if offsets[0] != 0 or offsets[-1] != len(data) or bool(np.any(np.diff(offsets) < 0)):
+        raise BridgeProtocolError("typed batch: string offsets out of order or past the data")
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        out[i] = data[offsets[i] : offsets[i + 1]]
+    return out
 
 
 def decode_rows(data: bytes) -> list[tuple[Any, ...]]:
@@ -235,7 +298,8 @@ class _FrameReader:
             body = bytes(self.buf[HEADER.size : HEADER.size + n])
             del self.buf[: HEADER.size + n]
             if kind == ROWS:
-                out.append((kind, decode_rows(body)))
+                typed = len(body) >= _COLS.size and body[_COLS.size - 1 : _COLS.size] == TYPED
+                out.append((kind, decode_typed(body) if typed else decode_rows(body)))
             elif kind == OUT:
                 out.append((kind, decode_results(body)))
             elif body:
@@ -454,7 +518,7 @@ class BridgeClient:
         if not _same_user(self.sock):
             self.sock.close()
             raise BridgeError(f"bridge {path}: the listening process belongs to another user")
-        self.batches: queue.Queue[list[Any] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self.batches: queue.Queue[list[Any] | TypedColumns | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.lock = threading.Lock()
         self.rows_read = 0
         self.closing = threading.Event()
@@ -491,7 +555,7 @@ class BridgeClient:
                     self._put(None)
                     ended = True
 
-    def _put(self, item: list[Any] | None) -> None:
+    def _put(self, item: list[Any] | TypedColumns | None) -> None:
         while not self.closing.is_set():
             try:
                 self.batches.put(item, timeout=0.2)
@@ -499,9 +563,10 @@ class BridgeClient:
             except queue.Full:
                 continue
 
-    def batches_iter(self) -> Iterator[list[Any]]:
-        """Raw row batches (tuples in column order) until end of input; BridgeError if the
-        channel broke first (a broken frame, the operator gone): the node fails, never hangs."""
+    def batches_iter(self) -> Iterator[list[Any] | TypedColumns]:
+        """Raw batches until end of input: lists of row tuples (the Python bridge) or
+        :class:`TypedColumns` (the JVM feeder); BridgeError if the channel broke first (a
+        broken frame, the operator gone): the node fails, never hangs."""
         while True:
             try:
                 batch = self.batches.get(timeout=0.2)
@@ -512,7 +577,7 @@ class BridgeClient:
             if batch is None:
                 self.batches.put(None)  # a second reader ends too
                 return
-            self.rows_read += len(batch)
+            self.rows_read += batch.rows if isinstance(batch, TypedColumns) else len(batch)
             yield batch
 
     def write(self, rows: list[Any]) -> None:
@@ -538,32 +603,110 @@ class BridgeClient:
 
 NUMPY_TYPES = {"float32": "float32", "float64": "float64", "int32": "int32", "int64": "int64", "string": "object"}
 
+Columns = dict[str, Any]  # column name -> numpy array, all of one length
+BatchFunction = Callable[[Columns], Columns]
 
-def column_batches(client: BridgeClient, columns: list[tuple[str, str]], batch_size: int) -> Iterator[dict[str, Any]]:
-    """Dicts of numpy columns of ``batch_size`` rows (the last one shorter) until end of input."""
+
+def _as_columns(batch: list[Any] | TypedColumns, columns: list[tuple[str, str]]) -> Columns:
+    """One wire batch as named numpy columns of the declared types (int64 stays exact)."""
     import numpy as np
 
-    names = [n for n, _ in columns]
-    numeric = [i for i, (_, t) in enumerate(columns) if t != "string"]
-    strings = [i for i, (_, t) in enumerate(columns) if t == "string"]
+    if isinstance(batch, TypedColumns):
+        if len(batch) != len(columns):
+            raise BridgeError(f"a typed batch of {len(batch)} columns for {len(columns)} declared ones")
+        return {n: a for (n, _), a in zip(columns, batch, strict=True)}
+    cols: Columns = {}
+    for (name, typ), values in zip(columns, zip(*batch, strict=True), strict=True):
+        if typ == "string":
+            cols[name] = np.array([str(v).encode() for v in values], dtype=object)
+        else:
+            cols[name] = np.array(values, dtype=NUMPY_TYPES[typ])
+    return cols
+
+
+def typed_output(out: Any, columns: list[tuple[str, str]], where: str) -> Columns:
+    """A batch function's result checked and cast to the declared columns (one length)."""
+    import numpy as np
+
+    if not isinstance(out, dict):
+        raise TypeError(f"{where} must return a dict of columns, not {type(out).__name__}")
+    missing = [n for n, _ in columns if n not in out]
+    if missing:
+        raise KeyError(f"{where} returned no column(s) {', '.join(missing)}")
+    cols: Columns = {}
+    for name, typ in columns:
+        v = out[name]
+        cols[name] = (
+            np.array([x if isinstance(x, bytes) else str(x).encode() for x in v], dtype=object)
+            if typ == "string"
+            else np.asarray(v, dtype=NUMPY_TYPES[typ])
+        )
+    lengths = {len(v) for v in cols.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"{where} returned columns of different lengths {sorted(lengths)}")
+    return cols
+
+
+class Rebatcher:
+    """Cuts a stream of column batches into batches of exactly ``size`` rows (the last one
+    shorter); slices share memory with the incoming batches where one batch holds several."""
+
+    def __init__(self, names: list[str], size: int) -> None:
+        self.names, self.size = names, size
+        self.parts: list[Columns] = []
+        self.have = 0
+
+    def add(self, cols: Columns) -> Iterator[Columns]:
+        n = len(cols[self.names[0]])
+        if n:
+            self.parts.append(cols)
+            self.have += n
+        while self.have >= self.size:
+            yield self._take(self.size)
+
+    def rest(self) -> Iterator[Columns]:
+        if self.have:
+            yield self._take(self.have)
+
+    def _take(self, size: int) -> Columns:
+        import numpy as np
+
+        taken, need = [], size
+        while need:
+            part = self.parts[0]
+            n = len(part[self.names[0]])
+            if n <= need:
+                taken.append(self.parts.pop(0))
+                need -= n
+            else:
+                taken.append({k: v[:need] for k, v in part.items()})
+                self.parts[0] = {k: v[need:] for k, v in part.items()}
+                need = 0
+        self.have -= size
+        if len(taken) == 1:
+            return taken[0]
+        return {k: np.concatenate([t[k] for t in taken]) for k in self.names}
+
+
+def column_batches(
+    client: BridgeClient,
+    columns: list[tuple[str, str]],
+    batch_size: int,
+    wire_columns: list[tuple[str, str]] | None = None,
+    step: BatchFunction | None = None,
+) -> Iterator[Columns]:
+    """Dicts of numpy columns of ``batch_size`` rows (the last one shorter) until end of input.
+
+    With a batch feature ``step``, batches arrive as ``wire_columns`` and ``step`` turns each
+    into the declared ``columns`` (vectorised, here in the TF node: no Python per row in Flink).
+    """
     if not columns:
         raise BridgeError("no input columns declared")
-    parts: list[dict[str, Any]] = []
-    have = 0
+    wire = wire_columns or columns
+    out = Rebatcher([n for n, _ in columns], batch_size)
     for batch in client.batches_iter():
-        cols: dict[str, Any] = {}
-        by_column = list(zip(*batch, strict=True))
-        for i in numeric:  # each column straight to its own dtype: int64 stays exact
-            cols[names[i]] = np.array(by_column[i], dtype=NUMPY_TYPES[columns[i][1]])
-        for i in strings:
-            cols[names[i]] = np.array([str(v).encode() for v in by_column[i]], dtype=object)
-        parts.append(cols)
-        have += len(batch)
-        while have >= batch_size:
-            merged = {n: np.concatenate([p[n] for p in parts]) for n in names}
-            yield {n: v[:batch_size] for n, v in merged.items()}
-            rest = {n: v[batch_size:] for n, v in merged.items()}
-            have -= batch_size
-            parts = [rest] if have else []
-    if have:
-        yield {n: np.concatenate([p[n] for p in parts]) for n in names}
+        cols = _as_columns(batch, wire)
+        if step is not None:
+            cols = typed_output(step(cols), columns, "spec.input.process (batch)")
+        yield from out.add(cols)
+    yield from out.rest()

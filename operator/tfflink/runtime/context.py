@@ -72,10 +72,20 @@ class TFContext:
         return [(str(n), str(t)) for n, t in self._node.get("columns", [])]
 
     def get_batches(self, batch_size: int = 256) -> Any:
-        """Iterator of dicts of numpy columns (``batch_size`` rows each) until end of input."""
+        """Iterator of dicts of numpy columns (``batch_size`` rows each) until end of input.
+
+        With a batch feature step (``spec.input.process.batch``), it runs here on each batch.
+        """
         from .bridge import column_batches
 
-        return column_batches(self._client(), self.get_input_columns(), batch_size)
+        step = self._node.get("batch_step")
+        fn: Any = None
+        if step:
+            from .node_main import load_function
+
+            fn = load_function(step["file"], None, step["function"])
+        wire = [(str(n), str(t)) for n, t in self._node.get("wire_columns") or []] or None
+        return column_batches(self._client(), self.get_input_columns(), batch_size, wire, fn)
 
     def get_dataset(self, batch_size: int = 256) -> Any:
         """A ``tf.data.Dataset`` of dicts of typed column batches; it ends with the input."""

@@ -63,7 +63,12 @@ def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
 
     mode = cfg.spec.mode
     if mode is Mode.INFERENCE:
-        add_saved_model_inference(env, cfg)
+        from .jvm_plane import add_jvm_inference, uses_jvm
+
+        if uses_jvm(cfg.spec):
+            add_jvm_inference(env, cfg)
+        else:
+            add_saved_model_inference(env, cfg)
     elif mode is Mode.STREAM:
         from .stream import add_stream_cluster
 

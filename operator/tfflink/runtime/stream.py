@@ -310,8 +310,8 @@ def input_stream(
         )  # fmt: skip
     else:
         stream = streams[0]
-    if inp.process is None and inp.columns is None:
-        return stream
+    if (inp.process is None and inp.columns is None) or (inp.process is not None and inp.process.batch):
+        return stream  # a batch feature step runs in the TF workers (jvm_plane.wire_columns)
     path = None
     if inp.process is not None:
         p = Path(inp.process.file)
@@ -406,10 +406,11 @@ class StreamWorkerFunction(EndAwareFunction):
     wrote come out with the next rows, and at end of input the rest come out once TF is done.
     """
 
-    def __init__(self, cfg: Any, columns: list[Column]) -> None:
+    def __init__(self, cfg: Any, columns: list[Column], wire: list[Column], step: dict[str, str] | None) -> None:
         super().__init__()
-        self.cfg, self.names = cfg, [c.name for c in columns]
+        self.cfg, self.names, self.step = cfg, [c.name for c in wire], step
         self.types = [(c.name, c.type.value) for c in columns]
+        self.wire = [(c.name, c.type.value) for c in wire]
         self.server: Any = None
         self.thread: Any = None
         self.failure: BaseException | None = None
@@ -423,7 +424,9 @@ class StreamWorkerFunction(EndAwareFunction):
         index = runtime_context.get_index_of_this_subtask()
         # The socket in a fresh 0700 directory of its own; the server checks the peer's uid.
         self.server = BridgeServer.private(alive=lambda: self.thread is not None and self.thread.is_alive())
-        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(self.server.path, self.types)
+        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(
+            self.server.path, self.types, self.wire, self.step
+        )
 
         def run() -> None:
             try:
@@ -455,14 +458,19 @@ class StreamWorkerFunction(EndAwareFunction):
 
 
 def add_stream_cluster(env: StreamExecutionEnvironment, cfg: Any) -> None:
-    """Stream mode: AM and ps as in batch mode; workers consume ``spec.input`` (p = workers)."""
+    """Stream mode: AM and ps as in batch mode; workers consume ``spec.input`` (p = workers),
+    on the JVM data plane where the job allows it (jvm_plane.uses_jvm), else PyFlink's."""
     from .graph import AM, PS, WORKER, role_stream
+    from .jvm_plane import add_jvm_stream_workers, uses_jvm
 
     spec = cfg.spec
     assert spec.input is not None
     for role, n in ((AM, 1), (PS, spec.roles.ps.replicas)):
         if n:
             role_stream(env, cfg, role, n).print().name(f"{role}-result").set_parallelism(n).slot_sharing_group(role)
+    if uses_jvm(spec):
+        add_jvm_stream_workers(env, cfg)
+        return
     add_stream_workers(
         env, cfg, input_stream(env, spec.input, Path(cfg.resolve(".")), spec.roles.worker.replicas, WORKER)
     )
@@ -479,7 +487,10 @@ def add_stream_workers(env: StreamExecutionEnvironment, cfg: Any, rows: DataStre
     spec = cfg.spec
     n = spec.roles.worker.replicas
     assert spec.input is not None
-    fn = StreamWorkerFunction(cfg, spec.input.row_columns())
+    from .jvm_plane import batch_step, wire_columns
+
+    base_dir = Path(cfg.resolve("."))
+    fn = StreamWorkerFunction(cfg, spec.input.row_columns(), wire_columns(spec.input), batch_step(spec.input, base_dir))
     out = to_subtasks(env, rows, WORKER).process(fn, output_type=PICKLED).name(WORKER).uid(WORKER)
     out = out.set_parallelism(n).slot_sharing_group(WORKER)
     if not sink:

@@ -75,10 +75,17 @@ class JoinSpec(_Model):
 
 
 class ProcessSpec(_Model):
-    """The feature step: ``function(row: dict) -> dict | list[dict] | None`` in a .py file."""
+    """The feature step, a function in a .py file: per batch (``batch: true``, the fast path)
+    ``function(columns: dict[str, ndarray]) -> dict[str, ndarray]`` inside each TF worker, or
+    per row ``function(row: dict) -> dict | list[dict] | None`` in a Flink Python operator."""
 
     file: str = Field(min_length=1, description="Path of a .py file, relative to the job file.")
-    function: str = Field("process", pattern=NAME, description="Function called with each row.")
+    function: str = Field("process", pattern=NAME, description="Function called with each batch or row.")
+    batch: bool = Field(
+        False,
+        description="Call the function once per batch of numpy columns inside each TF worker "
+        "(vectorised); false: once per row in Flink's Python path (far slower).",
+    )
 
 
 class InputSpec(_Model):
@@ -95,6 +102,12 @@ class InputSpec(_Model):
     on_error: Literal["fail", "skip"] = Field(
         "fail", description="Malformed rows: fail the job, or skip and count them."
     )
+    data_plane: Literal["auto", "jvm", "python"] = Field(
+        "auto",
+        description="Where rows travel: jvm (Java operators up to the TF node, CSV sources, a "
+        "batch feature step or none), python (PyFlink's per-row path, any source and feature "
+        "step), or auto (jvm where the job allows it).",
+    )
 
     @model_validator(mode="after")
     def _join_matches_sources(self) -> InputSpec:
@@ -104,7 +117,20 @@ class InputSpec(_Model):
             for s in self.sources:
                 if self.join.key not in [c.name for c in s.columns]:
                     raise ValueError(f"join.key: {self.join.key!r} is not a column of source {s.name!r}")
+        if self.data_plane == "jvm":
+            reason = self.jvm_refusal()
+            if reason:
+                raise ValueError(f"dataPlane: jvm {reason}")
         return self
+
+    def jvm_refusal(self) -> str | None:
+        """Why this input cannot take the JVM data plane (None: it can)."""
+        generated = [s.name for s in self.sources if s.csv is None]
+        if generated:
+            return f"reads CSV sources only; {generated[0]!r} is generated (use dataPlane: python)"
+        if self.process is not None and not self.process.batch:
+            return "needs process.batch: true (a per-row feature step runs in Python; use dataPlane: python)"
+        return None
 
     def source_columns(self) -> list[Column]:
         """Columns after the join: the key once, then every other column in source order."""

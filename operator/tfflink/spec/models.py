@@ -232,6 +232,9 @@ class TFFlinkJobSpec(_Model):
                     raise ValueError(f"{name}: required field is missing (mode: inference)")
             if self.roles.ps.replicas:
                 raise ValueError("roles.ps.replicas: must be 0 in inference mode (the model is in-process)")
+            assert self.input is not None
+            if self.input.process is not None and self.input.process.batch:
+                raise ValueError("input.process.batch: only in stream mode (it runs inside the TF workers)")
             return self
         if self.entry is None:
             raise ValueError(f"entry: required field is missing (mode: {self.mode.value})")

@@ -1,0 +1,246 @@
+"""The JVM data plane, wired from PyFlink: rows stay in Java operators up to the TF node.
+
+Why: PyFlink's per-record Python path caps rows at tens of thousands a second; the Java
+operators of ``jvm/`` (docs/dataplane.md) read CSV, join in Flink keyed state and write typed
+column batches straight to each TF node's socket, and score SavedModels with TensorFlow Java.
+Python keeps only the per-node work: one operator per TF worker runs its node agent (the
+rendezvous with the AM, the TF child process) and relays the results TF writes.
+
+The jars ship in this package (``tfflink/jars``, built by ``make jars``); without them
+``dataPlane: auto`` takes the Python path and ``dataPlane: jvm`` is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyflink.datastream.functions import FlatMapFunction, RuntimeContext
+
+from ..lifecycle.errors import FatalJobError
+from ..spec.io import Column, InputSpec
+from ..spec.models import Mode, TFFlinkJobSpec
+
+if TYPE_CHECKING:
+    from pyflink.datastream import DataStream, StreamExecutionEnvironment
+
+    from .config import RuntimeConfig
+
+log = logging.getLogger(__name__)
+
+JARS_DIR = Path(__file__).resolve().parent.parent / "jars"
+DATAPLANE_JAR = JARS_DIR / "tfflink-dataplane.jar"
+INFERENCE_JAR = JARS_DIR / "tfflink-inference.jar"
+TF_JAVA_DIR = JARS_DIR / "tensorflow"  # TensorFlow Java and its native library for this platform
+BATCH_ROWS = 1024
+
+
+def jars_for(mode: Mode) -> list[Path]:
+    """The jars a job of ``mode`` needs on the JVM path."""
+    if mode is Mode.INFERENCE:
+        return [DATAPLANE_JAR, INFERENCE_JAR, *sorted(TF_JAVA_DIR.glob("*.jar"))]
+    return [DATAPLANE_JAR]
+
+
+def _missing(mode: Mode) -> str | None:
+    jars = jars_for(mode)
+    if mode is Mode.INFERENCE and not any(TF_JAVA_DIR.glob("*.jar")):
+        return f"TensorFlow Java is not in {TF_JAVA_DIR}"
+    gone = [str(j) for j in jars if not j.is_file()]
+    return f"{gone[0]} is missing (build it with `make jars`)" if gone else None
+
+
+def uses_jvm(spec: TFFlinkJobSpec) -> bool:
+    """Whether this job's rows take the JVM path (``spec.input.dataPlane``)."""
+    inp = spec.input
+    if inp is None or inp.data_plane == "python":
+        return False
+    missing = _missing(spec.mode)
+    if inp.data_plane == "jvm":
+        if missing:
+            raise FatalJobError(f"spec.input.dataPlane: jvm, but {missing}")
+        return True
+    if missing:
+        log.info("data plane: python (%s)", missing)
+        return False
+    refusal = inp.jvm_refusal()
+    if refusal:
+        log.info("data plane: python (the JVM path %s)", refusal)
+        return False
+    return True
+
+
+def _cols(columns: list[Column]) -> list[list[str]]:
+    return [[c.name, c.type.value] for c in columns]
+
+
+def _jvm() -> Any:
+    from pyflink.java_gateway import get_gateway
+
+    return get_gateway().jvm
+
+
+def add_jars(env: StreamExecutionEnvironment, mode: Mode) -> None:
+    env.add_jars(*[p.as_uri() for p in jars_for(mode)])
+
+
+def input_rows(env: StreamExecutionEnvironment, inp: InputSpec, base_dir: Path, parallelism: int, group: str) -> Any:
+    """The Java ``DataStream<Row>`` of ``spec.input``'s CSV sources, joined when there are two."""
+    from .stream import csv_chunks, expand_paths
+
+    plane = _jvm().dev.tfflink.dataplane.DataPlane
+    streams = []
+    for s in inp.sources:
+        assert s.csv is not None  # jvm_refusal() lets only CSV sources here
+        chunks = csv_chunks(expand_paths(s.csv.paths, base_dir))
+        if not chunks:
+            raise FileNotFoundError(f"spec.input: the files of source {s.name!r} are empty")
+        conf = {
+            "name": s.name,
+            "columns": _cols(s.columns),
+            "delimiter": s.csv.delimiter,
+            "header": s.csv.header,
+            "onError": inp.on_error,
+            "chunks": [list(c) for c in chunks],
+        }
+        streams.append(plane.csvSource(env._j_stream_execution_environment, json.dumps(conf), parallelism, group))
+    if len(streams) == 1:
+        return streams[0]
+    assert inp.join is not None
+    conf = {"key": inp.join.key, "left": _cols(inp.sources[0].columns), "right": _cols(inp.sources[1].columns)}
+    return plane.join(streams[0], streams[1], json.dumps(conf), parallelism, group)
+
+
+def socket_dir() -> str:
+    """A fresh directory name for this job's TF-node sockets (the feeders create it 0700)."""
+    return os.path.join(tempfile.gettempdir(), f"tfflink-data-{secrets.token_hex(8)}")
+
+
+def batch_step(inp: InputSpec, base_dir: Path) -> dict[str, str] | None:
+    if inp.process is None or not inp.process.batch:
+        return None
+    p = Path(inp.process.file)
+    return {"file": str(p if p.is_absolute() else os.path.normpath(base_dir / p)), "function": inp.process.function}
+
+
+def wire_columns(inp: InputSpec) -> list[Column]:
+    """What travels to the TF node: the (joined) source columns when a batch step makes the
+    declared ones there, else the declared columns themselves."""
+    return inp.source_columns() if inp.process is not None and inp.process.batch else inp.row_columns()
+
+
+class JvmFedWorker(FlatMapFunction):
+    """A TF worker whose rows come from the Java feeder of the same subtask index.
+
+    ``open`` starts the node agent with the feeder's socket as its data channel; records are
+    the feeder's output: ``(False, json array)`` results TF wrote, then one ``(True, summary)``
+    once the input ended and TF is done, when this waits for the cluster to stop.
+    """
+
+    def __init__(self, cfg: RuntimeConfig, sockets: str, inp: InputSpec, base_dir: Path) -> None:
+        self.cfg, self.sockets = cfg, sockets
+        self.columns = [(c.name, c.type.value) for c in inp.row_columns()]
+        self.wire = [(c.name, c.type.value) for c in wire_columns(inp)]
+        self.step = batch_step(inp, base_dir)
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        self.failed_marker = ""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from .agent import NodeAgent
+
+        index = runtime_context.get_index_of_this_subtask()
+        path = os.path.join(self.sockets, f"worker-{index}.sock")
+        self.failed_marker = os.path.join(self.sockets, f"worker-{index}.failed")
+        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(path, self.columns, self.wire, self.step)
+
+        def run() -> None:
+            try:
+                agent.run()
+            except BaseException as e:  # noqa: BLE001  (re-raised in the operator thread)
+                self.failure = e
+                try:  # the feeder stops waiting for this node and fails the job with the reason
+                    Path(self.failed_marker).write_text(f"{type(e).__name__}: {e}"[:2000])
+                except OSError:
+                    pass
+
+        self.thread = threading.Thread(target=run, daemon=True, name=f"tfflink-worker-{index}")
+        self.thread.start()
+
+    def flat_map(self, value: Any) -> Iterator[dict[str, Any]]:
+        ended, payload = bool(value[0]), str(value[1])
+        if not ended:
+            yield from json.loads(payload)
+            return
+        assert self.thread is not None
+        self.thread.join()  # until the AM stops the cluster (every worker finished)
+        if self.failure is not None:
+            raise self.failure
+        summary = json.loads(payload)
+        if summary.get("droppedRows"):
+            log.info("worker stopped reading early; %d rows dropped", summary["droppedRows"])
+
+
+def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> DataStream:
+    """Stream mode on the JVM path: Java sources/join -> Java feeder -> Python worker (p = W)."""
+    from pyflink.datastream.data_stream import DataStream as PyDataStream
+
+    from .graph import WORKER, add_file_sink
+    from .stream import PICKLED
+
+    spec = cfg.spec
+    inp = spec.input
+    assert inp is not None
+    n = spec.roles.worker.replicas
+    base_dir = Path(cfg.resolve("."))
+    add_jars(env, spec.mode)
+    rows = input_rows(env, inp, base_dir, n, WORKER)
+    sockets = socket_dir()
+    conf = {
+        "socketDir": sockets,
+        "inColumns": _cols(inp.source_columns()),
+        "columns": _cols(wire_columns(inp)),
+        "batchRows": BATCH_ROWS,
+    }
+    fed = _jvm().dev.tfflink.dataplane.DataPlane.feed(rows, json.dumps(conf), n, WORKER)
+    out = (
+        PyDataStream(fed)
+        .flat_map(JvmFedWorker(cfg, sockets, inp, base_dir), output_type=PICKLED)
+        .name(WORKER).uid(WORKER).set_parallelism(n).slot_sharing_group(WORKER)
+    )  # fmt: skip
+    if spec.output is not None:
+        add_file_sink(out, cfg, n, WORKER)
+    else:
+        out.print().name("worker-result").set_parallelism(n).slot_sharing_group(WORKER)
+    return out
+
+
+def add_jvm_inference(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
+    """Inference mode on the JVM path: Java sources/join -> TensorFlow Java scorer -> files."""
+    spec = cfg.spec
+    inp, out, model = spec.input, spec.output, spec.saved_model
+    assert inp and out and model
+    n = spec.roles.worker.replicas
+    add_jars(env, spec.mode)
+    rows = input_rows(env, inp, Path(cfg.resolve(".")), n, "default")
+    conf = {
+        "path": cfg.resolve(model.path),
+        "signature": model.signature,
+        "inputs": model.inputs,
+        "columns": _cols(inp.row_columns()),
+        "inColumns": _cols(inp.source_columns()),
+        "keep": out.keep,
+        "batchSize": model.batch_size,
+        "flushMillis": model.flush_millis,
+        "format": out.format,
+    }
+    inference = _jvm().dev.tfflink.inference.Inference
+    lines = inference.savedModel(rows, json.dumps(conf), n, "default")
+    inference.writeFiles(lines, cfg.resolve(out.path), out.format, n, "default")
