@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint venv validate clean e2e e2e-kind e2e-node node-prep tools images
+.PHONY: demo test test-fast lint venv validate clean e2e e2e-kind e2e-node node-prep tools images jars
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,24 @@ lint: $(STAMP)
 	$(BIN)/pytest --collect-only -q tests >/dev/null
 
 # The whole suite; tests/e2e is part of it (it builds its tools first, see `tools`).
-test: $(STAMP) lint tools node-prep
+test: $(STAMP) lint jars tools node-prep
 	$(BIN)/pytest tests
+
+# The JVM data plane (jvm/, docs/dataplane.md): Maven builds and tests it (Flink MiniCluster),
+# then the jars go into the Python package (operator/tfflink/jars, gitignored), TensorFlow Java
+# and its native library under jars/tensorflow. Rebuilt only when jvm/ changed.
+JARS := operator/tfflink/jars
+MVN ?= mvn
+JVM_INPUTS := $(shell find jvm -name pom.xml -o -path '*/src/*' -type f 2>/dev/null)
+jars: $(JARS)/.built
+$(JARS)/.built: $(JVM_INPUTS)
+	@command -v $(MVN) >/dev/null || { echo "jars: Maven ('$(MVN)') not found; it builds jvm/" >&2; exit 1; }
+	$(MVN) -q -B -f jvm/pom.xml package
+	rm -rf $(JARS) && mkdir -p $(JARS)/tensorflow
+	cp jvm/dataplane/target/tfflink-dataplane-0.1.0.jar $(JARS)/tfflink-dataplane.jar
+	cp jvm/inference/target/tfflink-inference-0.1.0.jar $(JARS)/tfflink-inference.jar
+	cp jvm/inference/target/lib/*.jar $(JARS)/tensorflow/
+	touch $@
 
 test-fast: $(STAMP)
 	$(BIN)/pytest tests -m "not flink"
@@ -74,4 +90,4 @@ images:
 	$(DOCKER) build -f images/runtime/Dockerfile --build-arg TFFLINK_VERSION=$(IMAGE_TAG) -t $(REGISTRY)/runtime:$(IMAGE_TAG) .
 
 clean:
-	rm -rf $(VENV) .tfflink
+	rm -rf $(VENV) .tfflink $(JARS) jvm/*/target
