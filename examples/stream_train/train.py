@@ -36,7 +36,7 @@ def map_func(context):
         step = tf1.train.get_or_create_global_step()
         train = tf1.train.GradientDescentOptimizer(lr).minimize(loss, global_step=step)
     config = tf1.ConfigProto(device_filters=["/job:ps", f"/job:worker/task:{index}"])
-    rows, losses = 0, []
+    rows, losses, ids = 0, [], []
     if index != 0:  # start once the chief has initialised the variables (not TF's 30 s poll)
         wait_until_initialized(server.target, config)
     with tf1.train.MonitoredTrainingSession(
@@ -50,12 +50,13 @@ def map_func(context):
             feats = list(zip(*[cols[f] for f in FEATURES], strict=True))
             _, loss_value = sess.run([train, loss], {x: feats, y: cols["label"]})
             rows += len(cols["label"])
+            ids += [int(i) for i in cols["id"]]
             losses.append(float(loss_value))
     print(f"worker {index}: consumed {rows} rows, loss {losses[0]:.4f} -> {losses[-1]:.4f}", flush=True)
     out = context.get_checkpoint_dir()
     if out:
         os.makedirs(out, exist_ok=True)
         json.dump(
-            {"rows": rows, "first_loss": losses[0], "last_losses": losses[-10:]},
+            {"rows": rows, "first_loss": losses[0], "last_losses": losses[-10:], "ids": ids},
             open(os.path.join(out, f"worker-{index}.json"), "w"),
         )
