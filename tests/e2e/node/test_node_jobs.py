@@ -171,10 +171,14 @@ def test_saved_model_inference_on_the_node(k: Node) -> None:
 
 
 def test_stream_training_on_the_node(k: Node) -> None:
-    """examples/stream_train/k8s.yaml: two sources joined in Flink feed 2 workers + 1 ps."""
+    """examples/stream_train/k8s.yaml: two CSV sources joined in Flink (the JVM data plane where
+    the image carries its jars) feed 2 workers + 1 ps; every joined id reaches one worker, exact."""
     k.apply(manifest("stream_train"), ns=NS)
     st = wait_phase(k, "stream-train", "Succeeded")
     assert st["restartCount"] == 0
+    reports = [json.loads((claim_dir(k) / "stream-train" / f"worker-{i}.json").read_text()) for i in (0, 1)]
+    seen = [i for r in reports for i in r["ids"]]
+    assert sorted(seen) == [2**60 + n for n in range(4000)]
 
 
 def test_the_seeds_add_example_on_the_node(k: Node) -> None:
