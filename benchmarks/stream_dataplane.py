@@ -1,0 +1,119 @@
+"""Stream training's data plane: CSV rows through Flink into tf.data in a TF worker.
+
+    .venv/bin/python benchmarks/stream_dataplane.py [--rows 100000] [--cols 100]
+
+One stream job (1 worker, no ps) whose function only iterates ``context.get_dataset(256)``,
+run by ``tfflink run`` on the JVM data plane and on the Python one (``dataPlane: python``);
+the worker times its own reading (first batch to end of input: the marginal rate, without
+Flink's start). Baseline, in this process: ``tf.data.Dataset.from_tensor_slices`` over the same
+rows held as one tensor per column, batched the same. Prints the ratios last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_cli  # noqa: E402
+
+BATCH = 256
+ENTRY = '''
+import json, os, time
+
+def map_func(context):
+    n, t0 = 0, None
+    for b in context.get_dataset(batch_size=256):
+        t0 = t0 or time.perf_counter()
+        n += int(b["c0"].shape[0])
+    secs = time.perf_counter() - (t0 or time.perf_counter())
+    with open(os.path.join(context.get_checkpoint_dir(), "rate.json"), "w") as f:
+        json.dump({"rows": n, "secs": secs}, f)
+'''
+
+
+def write_csv(path: Path, data: np.ndarray) -> None:
+    with open(path, "w") as f:
+        for start in range(0, len(data), 10_000):
+            np.savetxt(f, data[start : start + 10_000], fmt="%.6f", delimiter=",")
+
+
+def baseline_rate(data: np.ndarray) -> float:
+    import tensorflow as tf
+
+    cols = {f"c{i}": data[:, i] for i in range(data.shape[1])}
+    ds = tf.data.Dataset.from_tensor_slices(cols).batch(BATCH)
+    t0, n = time.perf_counter(), 0
+    for b in ds:
+        n += int(b["c0"].shape[0])
+    return n / (time.perf_counter() - t0)
+
+
+def flink_rate(work: Path, csv: Path, cols: int, plane: str) -> tuple[float, int]:
+    d = work / plane
+    d.mkdir()
+    (d / "entry.py").write_text(ENTRY)
+    job = {
+        "apiVersion": "tfflink.dev/v1alpha1",
+        "kind": "TFFlinkJob",
+        "metadata": {"name": f"bench-{plane}"},
+        "spec": {
+            "mode": "stream",
+            "entry": {"file": "entry.py", "function": "map_func"},
+            "roles": {"worker": {"replicas": 1}, "ps": {"replicas": 0}},
+            "checkpointDir": str(d / "out"),
+            "input": {
+                "dataPlane": plane,
+                "sources": [
+                    {"name": "rows", "csv": {"paths": [str(csv)]}, "columns": [{"name": f"c{i}"} for i in range(cols)]}
+                ],
+            },
+        },
+    }
+    (d / "job.yaml").write_text(yaml.safe_dump(job))
+    (d / "out").mkdir()
+    t0 = time.perf_counter()
+    code, lines = run_cli(d / "job.yaml", d / "wd")
+    wall = time.perf_counter() - t0
+    if code != 0:
+        sys.exit(f"{plane}: tfflink run failed ({code}):\n" + "\n".join(line for _, line in lines[-30:]))
+    r = json.loads((d / "out" / "rate.json").read_text())
+    print(f"{plane}: {r['rows']} rows read in {r['secs']:.2f} s by the worker; job wall {wall:.1f} s", flush=True)
+    return r["rows"] / r["secs"], int(r["rows"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--cols", type=int, default=100)
+    ap.add_argument("--skip-python", action="store_true", help="only the JVM plane (the Python one is slow)")
+    a = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    data = np.random.default_rng(0).normal(size=(a.rows, a.cols)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="tfflink-bench-") as tmp:
+        work = Path(tmp)
+        csv = work / "rows.csv"
+        write_csv(csv, data)
+        print(f"{a.rows} rows x {a.cols} float32 columns, {csv.stat().st_size / 1e6:.0f} MB of CSV", flush=True)
+        base = baseline_rate(data)
+        print(f"from_tensor_slices: {base:,.0f} rows/s", flush=True)
+        jvm, n = flink_rate(work, csv, a.cols, "jvm")
+        assert n == a.rows, (n, a.rows)
+        py = None
+        if not a.skip_python:
+            py, n = flink_rate(work, csv, a.cols, "python")
+            assert n == a.rows, (n, a.rows)
+    print(f"jvm plane: {jvm:,.0f} rows/s" + (f"; python plane: {py:,.0f} rows/s" if py else ""))
+    print(f"ratio jvm / from_tensor_slices = {jvm / base:.3f}" + (f"; jvm / python = {jvm / py:.1f}x" if py else ""))
+
+
+if __name__ == "__main__":
+    main()
