@@ -23,10 +23,10 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_cli  # noqa: E402
+from common import run_cli
 
 BATCH = 256
-ENTRY = '''
+ENTRY = """
 import json, os, time
 
 def map_func(context):
@@ -37,7 +37,7 @@ def map_func(context):
     secs = time.perf_counter() - (t0 or time.perf_counter())
     with open(os.path.join(context.get_checkpoint_dir(), "rate.json"), "w") as f:
         json.dump({"rows": n, "secs": secs}, f)
-'''
+"""
 
 
 def write_csv(path: Path, data: np.ndarray) -> None:
