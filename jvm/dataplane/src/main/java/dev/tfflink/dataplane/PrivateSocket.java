@@ -34,6 +34,7 @@ public final class PrivateSocket implements AutoCloseable {
     private final UserPrincipal me;
     private final ServerSocketChannel server;
     private final Selector selector;
+    private boolean closed;
 
     private PrivateSocket(Path path, UserPrincipal me, ServerSocketChannel server, Selector selector) {
         this.path = path;
@@ -94,6 +95,10 @@ public final class PrivateSocket implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        if (closed) {
+            return; // once: a later listener (a restarted attempt) may own the path by now
+        }
+        closed = true;
         try {
             selector.close();
             server.close();

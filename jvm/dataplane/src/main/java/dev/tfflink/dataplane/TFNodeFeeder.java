@@ -161,6 +161,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         if (conn != null) {
             conn.closeQuietly();
         }
+        listener.close(); // no more connections: the socket file goes now
         output.collect(new StreamRecord<>(Tuple2.of(true, "{\"sentRows\":" + sentRows + ",\"droppedRows\":"
                 + droppedRows + ",\"connections\":" + connections + "}")));
         LOG.info("{}: input ended; {} rows sent, {} dropped, {} connection(s)", where, sentRows, droppedRows,
