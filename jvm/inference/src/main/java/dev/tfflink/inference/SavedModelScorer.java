@@ -15,6 +15,7 @@ import org.tensorflow.SavedModelBundle;
 import org.tensorflow.Session;
 import org.tensorflow.Signature;
 import org.tensorflow.Tensor;
+import org.tensorflow.exceptions.TFFailedPreconditionException;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.proto.DataType;
@@ -166,7 +167,7 @@ public final class SavedModelScorer implements AutoCloseable {
                 runner.feed(inputs[i].tensorName, feeds[i]);
             }
             for (String t : outputTensors) runner.fetch(t);
-            try (Result result = runner.run()) {
+            try (Result result = run(runner)) {
                 Output[] outs = new Output[outputTensors.length];
                 for (int i = 0; i < outs.length; i++) outs[i] = Output.read(slotName(-i - 1), result.get(i), rows);
                 StringBuilder sb = new StringBuilder(64);
@@ -178,6 +179,22 @@ public final class SavedModelScorer implements AutoCloseable {
             }
         } finally {
             for (Tensor t : feeds) if (t != null) t.close();
+        }
+    }
+
+    /**
+     * A Keras 3 model saved with {@code tf.saved_model.save} loads, but its signature reads
+     * variables the SavedModel loader never restores (TF's C++ loader, saved_model_cli and TF
+     * Serving fail the same way; only Python's object-graph loader copes): say what to do.
+     */
+    private static Result run(Session.Runner runner) {
+        try {
+            return runner.run();
+        } catch (TFFailedPreconditionException e) {
+            if (e.getMessage() == null || !e.getMessage().contains("Could not find variable")) throw e;
+            throw new IllegalStateException("spec.savedModel.path: the SavedModel's signature reads a variable its loader did not "
+                    + "restore (a Keras 3 model saved with tf.saved_model.save?); export it with model.export(path): "
+                    + e.getMessage().lines().findFirst().orElse(""), e);
         }
     }
 
