@@ -40,7 +40,8 @@ final class SavedModelOperator extends AbstractStreamOperator<String>
             flush();
         } else if (!timerPending) {
             timerPending = true;
-            ProcessingTimeServiceHolder.register(this, spec.flushMillis);
+            long now = getProcessingTimeService().getCurrentProcessingTime();
+            getProcessingTimeService().registerTimer(now + spec.flushMillis, this);
         }
     }
 
@@ -72,14 +73,6 @@ final class SavedModelOperator extends AbstractStreamOperator<String>
             scorer = null;
         } finally {
             super.close();
-        }
-    }
-
-    /** Keeps the timer registration in one place (the service lives on the operator). */
-    private static final class ProcessingTimeServiceHolder {
-        static void register(SavedModelOperator op, long millis) {
-            long now = op.getProcessingTimeService().getCurrentProcessingTime();
-            op.getProcessingTimeService().registerTimer(now + millis, op);
         }
     }
 }

@@ -276,7 +276,7 @@ public final class SavedModelScorer implements AutoCloseable {
             }
             Shape shape = desc.shape;
             if (shape != null && !shape.isUnknown()) {
-                if (shape.numDimensions() != 2 || (shape.size(1) >= 0 && shape.size(1) != k)) {
+                if (shape.numDimensions() != 2 || (shape.get(1) >= 0 && shape.get(1) != k)) {
                     throw new IllegalArgumentException("spec.savedModel.inputs: input '" + key + "' has shape " + shape
                             + "; rows are stacked as [n, " + k + "] from " + Arrays.toString(cols));
                 }
@@ -347,12 +347,12 @@ public final class SavedModelScorer implements AutoCloseable {
 
         static Output read(String name, Tensor t, int rows) {
             Shape shape = t.shape();
-            if (shape.numDimensions() < 1 || shape.size(0) != rows) {
+            if (shape.numDimensions() < 1 || shape.get(0) != rows) {
                 throw new IllegalStateException("output '" + name + "' has shape " + shape + ", not one value per row of "
                         + rows + " (no batch dimension)");
             }
             int[] dims = new int[shape.numDimensions() - 1];
-            for (int i = 0; i < dims.length; i++) dims[i] = Math.toIntExact(shape.size(i + 1));
+            for (int i = 0; i < dims.length; i++) dims[i] = Math.toIntExact(shape.get(i + 1));
             Output o = new Output(dims, t.dataType());
             int size = Math.toIntExact(shape.size());
             switch (o.dtype) {

@@ -3,7 +3,6 @@ package dev.tfflink.inference;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -70,10 +69,7 @@ public final class ScoreSpec implements Serializable {
         }
         Map<String, List<String>> inputs = new LinkedHashMap<>();
         JsonNode in = n.path("inputs");
-        for (Iterator<Map.Entry<String, JsonNode>> it = in.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            inputs.put(e.getKey(), strings(e.getValue()));
-        }
+        for (Map.Entry<String, JsonNode> e : in.properties()) inputs.put(e.getKey(), strings(e.getValue()));
         List<String[]> columns = new ArrayList<>();
         for (JsonNode c : n.path("columns")) {
             columns.add(new String[] {c.path(0).asText(), c.path(1).asText()});

@@ -70,7 +70,7 @@ class InferenceJobTest {
             String[] cells = line.split(",");
             long i = Long.parseLong(cells[0]);
             ids.add(i);
-            double want = (float) (i * 0.001f) + 2 * (float) (-i * 0.5) + 3 * (i % 7) + 0.5; // the model is float32
+            double want = i * 0.001f + 2 * (float) (-i * 0.5) + 3 * (i % 7) + 0.5; // the model is float32
             assertEquals(want, Double.parseDouble(cells[1]), 1e-5 * Math.max(1, Math.abs(want)), line);
         }
         assertEquals(1000, ids.size());
