@@ -71,10 +71,14 @@ public final class PrivateSocket implements AutoCloseable {
      * The next connection from a process of this user (others are closed and logged); waits
      * until one comes, and throws InterruptedException when the thread is interrupted.
      */
-    public SocketChannel accept() throws IOException, InterruptedException {
+    public SocketChannel accept(Path failedMarker) throws IOException, InterruptedException {
         while (true) {
             if (Thread.interrupted()) {
                 throw new InterruptedException("interrupted while waiting for the TF node on " + path);
+            }
+            if (failedMarker != null && Files.exists(failedMarker)) {
+                String why = Files.readString(failedMarker).strip();
+                throw new IOException("the TF node for " + path.getFileName() + " will not connect: " + why);
             }
             selector.select(200);
             selector.selectedKeys().clear();

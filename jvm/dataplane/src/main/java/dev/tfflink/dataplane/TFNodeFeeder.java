@@ -54,6 +54,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     private transient Counter sentCounter;
     private transient Counter droppedCounter;
     private transient String where;
+    private transient boolean kicked;
 
     public TFNodeFeeder(Config.Feed cfg) {
         this(cfg, Frames.MAX_FRAME);
@@ -248,12 +249,23 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         if (conn != null && conn.ch.isOpen()) {
             return conn;
         }
-        SocketChannel ch = listener.accept();
+        if (!kicked) {
+            // The worker's Python operator opens its function (and starts the TF node that will
+            // connect here) only once a record reaches it: an empty result list is that record.
+            output.collect(new StreamRecord<>(Tuple2.of(false, "[]")));
+            kicked = true;
+        }
+        SocketChannel ch = listener.accept(failedMarker());
         connections++;
         conn = new Connection(ch, connections);
         conn.reader.start();
         LOG.info("{}: TF node connected (connection {})", where, connections);
         return conn;
+    }
+
+    /** Written by the worker's Python operator when its node agent failed (docs/dataplane.md). */
+    private Path failedMarker() {
+        return Path.of(cfg.socketDir(), where + ".failed");
     }
 
     private void scheduleFlush() {
