@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/stream_dataplane.py [--rows 100000] [--cols 100]
 
-One stream job (1 worker, no ps) whose function only iterates ``context.get_dataset(256)``,
+One stream job (1 worker, no ps) whose function only iterates ``context.get_dataset(256)``
+(the 100 columns stacked into one ``[256, 100]`` tensor, ``stack=``),
 run by ``tfflink run`` on the JVM data plane and on the Python one (``dataPlane: python``);
 the worker times its own reading (first batch to end of input: the marginal rate, without
 Flink's start). Baseline, in this process: ``tf.data.Dataset.from_tensor_slices`` over the same
-rows held as one tensor per column, batched the same. Prints the ratios last.
+rows held as one ``[rows, 100]`` tensor, batched the same. Prints the ratios last.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ import json, os, time
 
 def map_func(context):
     n, t0 = 0, None
-    for b in context.get_dataset(batch_size=256):
+    features = {"x": [name for name, _ in context.get_input_columns()]}
+    for b in context.get_dataset(batch_size=256, stack=features):
         t0 = t0 or time.perf_counter()
-        n += int(b["c0"].shape[0])
+        n += int(b["x"].shape[0])
     secs = time.perf_counter() - (t0 or time.perf_counter())
     with open(os.path.join(context.get_checkpoint_dir(), "rate.json"), "w") as f:
         json.dump({"rows": n, "secs": secs}, f)
@@ -49,11 +51,10 @@ def write_csv(path: Path, data: np.ndarray) -> None:
 def baseline_rate(data: np.ndarray) -> float:
     import tensorflow as tf
 
-    cols = {f"c{i}": data[:, i] for i in range(data.shape[1])}
-    ds = tf.data.Dataset.from_tensor_slices(cols).batch(BATCH)
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(BATCH)  # the rows as one [rows, cols] tensor
     t0, n = time.perf_counter(), 0
     for b in ds:
-        n += int(b["c0"].shape[0])
+        n += int(b.shape[0])
     return n / (time.perf_counter() - t0)
 
 

@@ -710,3 +710,38 @@ def column_batches(
             cols = typed_output(step(cols), columns, "spec.input.process (batch)")
         yield from out.add(cols)
     yield from out.rest()
+
+
+def stacked_columns(columns: list[tuple[str, str]], stack: dict[str, list[str]]) -> dict[str, tuple[str, int]]:
+    """name -> (type, width) of each stacked matrix; ValueError naming a bad group."""
+    types = dict(columns)
+    out: dict[str, tuple[str, int]] = {}
+    used: set[str] = set()
+    for name, members in stack.items():
+        unknown = [m for m in members if m not in types]
+        if not members or unknown:
+            raise ValueError(f"stack[{name!r}]: {unknown or 'no columns'} not among the input columns {list(types)}")
+        kinds = {types[m] for m in members}
+        if len(kinds) != 1 or "string" in kinds:
+            raise ValueError(f"stack[{name!r}]: columns of one numeric type only, got {sorted(kinds)}")
+        twice = used & set(members)
+        if twice or (name in types and name not in members):
+            raise ValueError(f"stack[{name!r}]: {sorted(twice) or name!r} would be in the batch twice")
+        used |= set(members)
+        out[name] = (kinds.pop(), len(members))
+    return out
+
+
+def stacked(
+    batches: Iterator[Columns], columns: list[tuple[str, str]], stack: dict[str, list[str]]
+) -> Iterator[Columns]:
+    """``batches`` with each group of ``stack`` joined into one ``[rows, k]`` matrix."""
+    import numpy as np
+
+    stacked_columns(columns, stack)  # refuse a bad group before the first batch
+    members = {m for group in stack.values() for m in group}
+    for cols in batches:
+        out = {k: v for k, v in cols.items() if k not in members}
+        for name, group in stack.items():
+            out[name] = np.stack([cols[m] for m in group], axis=1)
+        yield out

@@ -71,12 +71,14 @@ class TFContext:
         """(name, type) of the rows this worker receives, as declared in spec.input."""
         return [(str(n), str(t)) for n, t in self._node.get("columns", [])]
 
-    def get_batches(self, batch_size: int = 256) -> Any:
+    def get_batches(self, batch_size: int = 256, stack: dict[str, list[str]] | None = None) -> Any:
         """Iterator of dicts of numpy columns (``batch_size`` rows each) until end of input.
 
         With a batch feature step (``spec.input.process.batch``), it runs here on each batch.
+        ``stack`` joins columns of one type into a matrix: ``{"x": ["f0", "f1"]}`` gives
+        ``x`` of shape ``[rows, 2]`` in place of ``f0`` and ``f1``.
         """
-        from .bridge import column_batches
+        from .bridge import column_batches, stacked
 
         step = self._node.get("batch_step")
         fn: Any = None
@@ -85,11 +87,19 @@ class TFContext:
 
             fn = load_function(step["file"], None, step["function"])
         wire = [(str(n), str(t)) for n, t in self._node.get("wire_columns") or []] or None
-        return column_batches(self._client(), self.get_input_columns(), batch_size, wire, fn)
+        batches = column_batches(self._client(), self.get_input_columns(), batch_size, wire, fn)
+        return stacked(batches, self.get_input_columns(), stack) if stack else batches
 
-    def get_dataset(self, batch_size: int = 256) -> Any:
-        """A ``tf.data.Dataset`` of dicts of typed column batches; it ends with the input."""
+    def get_dataset(self, batch_size: int = 256, stack: dict[str, list[str]] | None = None) -> Any:
+        """A ``tf.data.Dataset`` of dicts of typed column batches; it ends with the input.
+
+        Many columns cost tf.data per column and batch: ``stack`` (see :meth:`get_batches`)
+        hands, say, 100 feature columns over as one ``[rows, 100]`` tensor instead, many
+        times faster.
+        """
         import tensorflow as tf
+
+        from .bridge import stacked_columns
 
         dtypes = {
             "float32": tf.float32,
@@ -98,8 +108,13 @@ class TFContext:
             "int64": tf.int64,
             "string": tf.string,
         }
-        sig = {n: tf.TensorSpec([None], dtypes[t], name=n) for n, t in self.get_input_columns()}
-        return tf.data.Dataset.from_generator(lambda: self.get_batches(batch_size), output_signature=sig)
+        cols = self.get_input_columns()
+        sig = {n: tf.TensorSpec([None], dtypes[t], name=n) for n, t in cols}
+        for name, (typ, width) in stacked_columns(cols, stack or {}).items():
+            for member in (stack or {})[name]:
+                sig.pop(member)
+            sig[name] = tf.TensorSpec([None, width], dtypes[typ], name=name)
+        return tf.data.Dataset.from_generator(lambda: self.get_batches(batch_size, stack), output_signature=sig)
 
     def get_writer(self) -> Any:
         """``writer.write(list_of_dicts)`` sends results downstream into the Flink stream."""

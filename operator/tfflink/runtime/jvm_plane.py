@@ -71,6 +71,8 @@ def uses_jvm(spec: TFFlinkJobSpec) -> bool:
         log.info("data plane: python (%s)", missing)
         return False
     refusal = inp.jvm_refusal()
+    if spec.mode is Mode.INFERENCE and [c.name for c in inp.row_columns()] != [c.name for c in inp.source_columns()]:
+        refusal = "scores the source columns as they are (input.columns selects or reorders them)"
     if refusal:
         log.info("data plane: python (the JVM path %s)", refusal)
         return False
@@ -88,7 +90,10 @@ def _jvm() -> Any:
 
 
 def add_jars(env: StreamExecutionEnvironment, mode: Mode) -> None:
+    """The jars into the job, and object reuse: chained Java operators hand rows on without a
+    deep copy each (ours never change a row after emitting it)."""
     env.add_jars(*[p.as_uri() for p in jars_for(mode)])
+    env.get_config().enable_object_reuse()
 
 
 def input_rows(env: StreamExecutionEnvironment, inp: InputSpec, base_dir: Path, parallelism: int, group: str) -> Any:

@@ -86,7 +86,7 @@ public class CsvChunkReader extends RichFlatMapFunction<Long, Row> {
             if (e > s && !(line == 1 && source.header())) {
                 try {
                     out.collect(parser.parse(text, s, e, chunk.path(), line));
-                } catch (MalformedRowException m) {
+                } catch (MalformedRow m) {
                     if (!source.skipMalformed()) {
                         throw m;
                     }

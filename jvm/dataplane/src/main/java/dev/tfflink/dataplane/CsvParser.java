@@ -35,7 +35,7 @@ public final class CsvParser {
     }
 
     /**
-     * The typed row of line {@code a[s, e)} (no line terminator), or a MalformedRowException whose
+     * The typed row of line {@code a[s, e)} (no line terminator), or a MalformedRow whose
      * message starts with {@code path:line}.
      */
     public Row parse(char[] a, int s, int e, String path, long line) {
@@ -103,7 +103,7 @@ public final class CsvParser {
             i++; // the delimiter; a trailing one makes an empty last field
         }
         if (count != n) {
-            throw new MalformedRowException(path + ":" + line + ": expected " + n + " columns, got " + count);
+            throw new MalformedRow(path + ":" + line + ": expected " + n + " columns, got " + count);
         }
         Row row = Row.withPositions(n);
         for (int k = 0; k < n; k++) {
@@ -119,7 +119,7 @@ public final class CsvParser {
                     case STRING -> row.setField(k, new String(f, fs, fe - fs));
                 }
             } catch (Numbers.Bad bad) {
-                throw new MalformedRowException(path + ":" + line + ": column '" + names[k] + "': cannot parse '"
+                throw new MalformedRow(path + ":" + line + ": column '" + names[k] + "': cannot parse '"
                         + new String(f, fs, fe - fs) + "' as " + types[k].json);
             }
         }

@@ -19,7 +19,7 @@ class CsvTest {
     }
 
     static String error(String line) {
-        return assertThrows(MalformedRowException.class, () -> parse(line)).getMessage();
+        return assertThrows(MalformedRow.class, () -> parse(line)).getMessage();
     }
 
     @Test
@@ -94,7 +94,7 @@ class CsvTest {
         assertEquals(2, skip.skipped());
 
         CsvChunkReader fail = new CsvChunkReader(new Config.Source("s", COLS, ',', true, false, List.of(chunk)));
-        MalformedRowException e = assertThrows(MalformedRowException.class,
+        MalformedRow e = assertThrows(MalformedRow.class,
                 () -> fail.readChunk(text.toCharArray(), text.length(), chunk, out));
         assertEquals("data.csv:4: column 'x': cannot parse 'bad' as float32", e.getMessage());
     }

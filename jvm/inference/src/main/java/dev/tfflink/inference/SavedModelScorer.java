@@ -1,5 +1,6 @@
 package dev.tfflink.inference;
 
+import dev.tfflink.dataplane.FatalJobError;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -68,7 +69,7 @@ public final class SavedModelScorer implements AutoCloseable {
         for (int i = 0; i < keepNames.length; i++) {
             keepPos[i] = spec.columnIndex(keepNames[i]);
             if (keepPos[i] < 0) {
-                throw new IllegalArgumentException("spec.output.keep: '" + keepNames[i] + "' is not an input column " + PyFormat.pyList(names));
+                throw new FatalJobError("spec.output.keep: '" + keepNames[i] + "' is not an input column " + PyFormat.pyList(names));
             }
         }
         keepVals = new Object[capacity][keepNames.length];
@@ -108,7 +109,7 @@ public final class SavedModelScorer implements AutoCloseable {
             if (!s.key().equals(INIT_OP)) keys.add(s.key());
         }
         keys.sort(null);
-        throw new IllegalArgumentException("spec.savedModel.signature: '" + key + "' not in " + PyFormat.pyList(keys));
+        throw new FatalJobError("spec.savedModel.signature: '" + key + "' not in " + PyFormat.pyList(keys));
     }
 
     /** Python {@code input_mapping}: the only input gets every numeric column not in keep. */
@@ -118,13 +119,13 @@ public final class SavedModelScorer implements AutoCloseable {
             List<String> unknown = new ArrayList<>();
             for (String name : spec.inputs.keySet()) if (!signatureInputs.containsKey(name)) unknown.add(name);
             if (!unknown.isEmpty()) {
-                throw new IllegalArgumentException("spec.savedModel.inputs: " + PyFormat.pyList(unknown)
+                throw new FatalJobError("spec.savedModel.inputs: " + PyFormat.pyList(unknown)
                         + " not in the signature's inputs " + PyFormat.pyList(sorted));
             }
             return spec.inputs;
         }
         if (signatureInputs.size() != 1) {
-            throw new IllegalArgumentException("spec.savedModel.inputs: required, the signature has inputs " + PyFormat.pyList(sorted));
+            throw new FatalJobError("spec.savedModel.inputs: required, the signature has inputs " + PyFormat.pyList(sorted));
         }
         List<String> cols = new ArrayList<>();
         for (String[] c : spec.columns) {
@@ -192,7 +193,7 @@ public final class SavedModelScorer implements AutoCloseable {
             return runner.run();
         } catch (TFFailedPreconditionException e) {
             if (e.getMessage() == null || !e.getMessage().contains("Could not find variable")) throw e;
-            throw new IllegalStateException("spec.savedModel.path: the SavedModel's signature reads a variable its loader did not "
+            throw new FatalJobError("spec.savedModel.path: the SavedModel's signature reads a variable its loader did not "
                     + "restore (a Keras 3 model saved with tf.saved_model.save?); export it with model.export(path): "
                     + e.getMessage().lines().findFirst().orElse(""), e);
         }
@@ -266,18 +267,18 @@ public final class SavedModelScorer implements AutoCloseable {
             for (int j = 0; j < k; j++) {
                 pos[j] = spec.columnIndex(cols[j]);
                 if (pos[j] < 0) {
-                    throw new IllegalArgumentException("spec.savedModel.inputs: column '" + cols[j] + "' of input '" + key
+                    throw new FatalJobError("spec.savedModel.inputs: column '" + cols[j] + "' of input '" + key
                             + "' is not an input column " + PyFormat.pyList(spec.columnNames()));
                 }
             }
             if (k == 0) {
-                throw new IllegalArgumentException("spec.savedModel.inputs: no column for input '" + key
+                throw new FatalJobError("spec.savedModel.inputs: no column for input '" + key
                         + "' (the default takes every numeric column not in output.keep)");
             }
             Shape shape = desc.shape;
             if (shape != null && !shape.isUnknown()) {
                 if (shape.numDimensions() != 2 || (shape.get(1) >= 0 && shape.get(1) != k)) {
-                    throw new IllegalArgumentException("spec.savedModel.inputs: input '" + key + "' has shape " + shape
+                    throw new FatalJobError("spec.savedModel.inputs: input '" + key + "' has shape " + shape
                             + "; rows are stacked as [n, " + k + "] from " + Arrays.toString(cols));
                 }
             }
@@ -289,7 +290,7 @@ public final class SavedModelScorer implements AutoCloseable {
                 case DT_INT64: i64 = new long[size]; break;
                 case DT_STRING: s = new String[size]; break;
                 default:
-                    throw new IllegalArgumentException("spec.savedModel.inputs: input '" + key + "' has dtype " + dtype
+                    throw new FatalJobError("spec.savedModel.inputs: input '" + key + "' has dtype " + dtype
                             + "; rows feed float32, float64, int32, int64 or string");
             }
         }
@@ -309,7 +310,7 @@ public final class SavedModelScorer implements AutoCloseable {
         }
 
         private String text(Object v, int j) {
-            if (v == null) throw new IllegalArgumentException("column '" + cols[j] + "' is null; input '" + key + "' is " + dtype);
+            if (v == null) throw new FatalJobError("column '" + cols[j] + "' is null; input '" + key + "' is " + dtype);
             return v.toString().strip();
         }
 
@@ -348,7 +349,7 @@ public final class SavedModelScorer implements AutoCloseable {
         static Output read(String name, Tensor t, int rows) {
             Shape shape = t.shape();
             if (shape.numDimensions() < 1 || shape.get(0) != rows) {
-                throw new IllegalStateException("output '" + name + "' has shape " + shape + ", not one value per row of "
+                throw new FatalJobError("output '" + name + "' has shape " + shape + ", not one value per row of "
                         + rows + " (no batch dimension)");
             }
             int[] dims = new int[shape.numDimensions() - 1];
@@ -368,7 +369,7 @@ public final class SavedModelScorer implements AutoCloseable {
                 case DT_INT64: o.l = new long[size]; ((TInt64) t).copyTo(DataBuffers.of(o.l, false, false)); break;
                 case DT_BOOL: o.z = new boolean[size]; ((TBool) t).copyTo(DataBuffers.of(o.z, false, false)); break;
                 case DT_STRING: o.s = new String[size]; ((TString) t).copyTo(DataBuffers.of(o.s, false, false)); break;
-                default: throw new IllegalStateException("output '" + name + "' has dtype " + o.dtype + ", which is not written");
+                default: throw new FatalJobError("output '" + name + "' has dtype " + o.dtype + ", which is not written");
             }
             return o;
         }

@@ -52,7 +52,7 @@ class KerasCompatTest {
         }
         // tf.saved_model.save(keras_model): Python's tf.saved_model.load scores it, TF's C++ loader cannot
         try (SavedModelScorer s = new SavedModelScorer(ScoreSpec.parse(spec(tmp.resolve("saved"), columns, "jsonl")))) {
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> s.score(rows));
+            dev.tfflink.dataplane.FatalJobError e = assertThrows(dev.tfflink.dataplane.FatalJobError.class, () -> s.score(rows));
             assertTrue(e.getMessage().contains("export it with model.export(path): Could not find variable"), e.getMessage());
         }
     }
