@@ -113,3 +113,22 @@ def test_the_jvm_plane_refuses_what_it_cannot_carry_by_field() -> None:
     ok = InputSpec.model_validate({**csv, "dataPlane": "jvm", "process": {"file": "f.py", "batch": True}})
     assert ok.jvm_refusal() is None
     assert InputSpec.model_validate(_input()).jvm_refusal() is not None  # auto falls back to python
+
+
+def test_stack_joins_columns_into_one_matrix_and_refuses_bad_groups() -> None:
+    from tfflink.runtime.bridge import stacked, stacked_columns
+
+    cols = [("id", "int64"), ("a", "float32"), ("b", "float32"), ("s", "string")]
+    batch = {
+        "id": np.array([1, 2]),
+        "a": np.array([1.0, 2.0], "f4"),
+        "b": np.array([3.0, 4.0], "f4"),
+        "s": np.array([b"x", b"y"], dtype=object),
+    }
+    [out] = list(stacked(iter([batch]), cols, {"x": ["a", "b"]}))
+    assert sorted(out) == ["id", "s", "x"] and out["x"].tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert stacked_columns(cols, {"x": ["a", "b"]}) == {"x": ("float32", 2)}
+    for bad, msg in (({"x": ["a", "id"]}, "one numeric type"), ({"x": ["a", "zz"]}, "not among"), ({"x": ["s"]}, "numeric"),
+                     ({"x": ["a"], "y": ["a"]}, "twice"), ({"id": ["a"]}, "twice")):  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            stacked_columns(cols, bad)
