@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..runtime.agent import free_port
+from ..runtime.jars import lib_dir
 from ..spec import FlinkSpec
 from ..spec.quantity import flink_memory
 from .flink_conf import write_conf_dir
@@ -94,6 +95,7 @@ class LocalFlinkCluster:
         env = dict(os.environ)
         env.update(
             FLINK_CONF_DIR=str(self.workdir / "conf"),
+            FLINK_LIB_DIR=str(self.workdir / "lib"),  # Flink's lib/ + the JVM data plane's jars
             FLINK_LOG_DIR=str(self.workdir / "log"),
             TFFLINK_NODE_HOST="127.0.0.1",
             PYTHONUNBUFFERED="1",
@@ -108,6 +110,7 @@ class LocalFlinkCluster:
         self.ports = {k: free_port("127.0.0.1") for k in ("rest", "rpc", "tm_rpc", "tm_data", "blob")}
         conf = flink_configuration(spec=self.spec, slots=self.slots, ports=self.ports, python=self.python)
         _write_conf(self.workdir / "conf", conf)
+        lib_dir(pyflink_home(), self.workdir / "lib")
         (self.workdir / "log").mkdir(parents=True, exist_ok=True)
         bin_dir = pyflink_home() / "bin"
         for name, script in (("jobmanager", "jobmanager.sh"), ("taskmanager", "taskmanager.sh")):

@@ -27,6 +27,7 @@ from pyflink.datastream.functions import FlatMapFunction, RuntimeContext
 from ..lifecycle.errors import FatalJobError
 from ..spec.io import Column, InputSpec
 from ..spec.models import Mode, TFFlinkJobSpec
+from .jars import DATAPLANE_JAR, INFERENCE_JAR, TF_JAVA_DIR
 
 if TYPE_CHECKING:
     from pyflink.datastream import DataStream, StreamExecutionEnvironment
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JARS_DIR = Path(__file__).resolve().parent.parent / "jars"
-DATAPLANE_JAR = JARS_DIR / "tfflink-dataplane.jar"
-INFERENCE_JAR = JARS_DIR / "tfflink-inference.jar"
-TF_JAVA_DIR = JARS_DIR / "tensorflow"  # TensorFlow Java and its native library for this platform
 BATCH_ROWS = 1024
 
 
@@ -89,10 +86,23 @@ def _jvm() -> Any:
     return get_gateway().jvm
 
 
+def _on_classpath(name: str) -> bool:
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        _jvm().java.lang.Thread.currentThread().getContextClassLoader().loadClass(name)
+    except Py4JJavaError:
+        return False
+    return True
+
+
 def add_jars(env: StreamExecutionEnvironment, mode: Mode) -> None:
-    """The jars into the job, and object reuse: chained Java operators hand rows on without a
+    """The jars into the job unless Flink's lib/ has them (``tfflink run`` and the images put
+    them there, jars.lib_dir), and object reuse: chained Java operators hand rows on without a
     deep copy each (ours never change a row after emitting it)."""
-    env.add_jars(*[p.as_uri() for p in jars_for(mode)])
+    needed = "dev.tfflink.inference.Inference" if mode is Mode.INFERENCE else "dev.tfflink.dataplane.DataPlane"
+    if not _on_classpath(needed):
+        env.add_jars(*[p.as_uri() for p in jars_for(mode)])
     env.get_config().enable_object_reuse()
 
 

@@ -4,6 +4,7 @@ usage: keras_model.py OUT_DIR REPO_OPERATOR_DIR
 OUT_DIR/export: keras Model.export(); OUT_DIR/saved: tf.saved_model.save(model);
 OUT_DIR/rows.csv: id,name,a,b,c; OUT_DIR/<model>.<fmt>: tfflink's ModelScorer + format_record.
 """
+
 import os
 import sys
 
@@ -23,8 +24,12 @@ h = keras.layers.Dense(4, activation="relu")(inp)
 y = keras.layers.Dense(1, name="y")(h)
 model = keras.Model(inp, y)
 rng = np.random.default_rng(7)
-model.set_weights([w.astype(np.float32) for w in (rng.normal(size=(3, 4)), rng.normal(size=4),
-                                                  rng.normal(size=(4, 1)), rng.normal(size=1))])
+model.set_weights(
+    [
+        w.astype(np.float32)
+        for w in (rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 1)), rng.normal(size=1))
+    ]
+)
 model.export(os.path.join(out, "export"))
 tf.saved_model.save(model, os.path.join(out, "saved"))
 
@@ -35,8 +40,10 @@ with open(os.path.join(out, "rows.csv"), "w") as f:
         f.write(",".join([str(i), f"n{i}é", *map(str, vals)]) + "\n")
         rows.append({"id": i, "name": f"n{i}é", "a": vals[0], "b": vals[1], "c": vals[2]})
 
-columns = [Column.model_validate({"name": n, "type": t}) for n, t in
-           [("id", "int64"), ("name", "string"), ("a", "float32"), ("b", "float32"), ("c", "float32")]]
+columns = [
+    Column.model_validate({"name": n, "type": t})
+    for n, t in [("id", "int64"), ("name", "string"), ("a", "float32"), ("b", "float32"), ("c", "float32")]
+]
 for name in ("export", "saved"):
     spec = SavedModelSpec(path=os.path.join(out, name), signature="serving_default")
     scorer = ModelScorer(spec, spec.path, columns, ["id", "name"])
