@@ -29,19 +29,26 @@ def map_func(context):
 """
 
 
-def stream_job(tmp: Path, how: str) -> dict:
+def stream_job(tmp: Path, how: str, plane: str = "python") -> dict:
+    if plane == "jvm":  # the JVM plane reads CSV files
+        (tmp / "rows.csv").write_text("".join(f"{i},{i / 7:.4f}\n" for i in range(ROWS)))
+        source = {"name": "rows", "csv": {"paths": [str(tmp / "rows.csv")]}}
+    else:
+        source = {"name": "gen", "generated": {"rows": ROWS}}
     return job_doc(
         mode="stream",
         properties={"how": how, "out": str(tmp / "result.json")},
-        input={"sources": [{"name": "gen", "generated": {"rows": ROWS},
-                            "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}]},
+        input={"dataPlane": plane,
+               "sources": [{**source, "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}]},
         failover={"maxRestarts": 0},
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("how", ["slow", "early"])
-def test_slow_reader_gets_every_row_and_early_stop_ends_cleanly(tmp_path: Path, write_job, how: str) -> None:
-    job = write_job(stream_job(tmp_path, how), code=CODE)
+@pytest.mark.parametrize(("how", "plane"), [("slow", "python"), ("early", "python"), ("slow", "jvm"), ("early", "jvm")])
+def test_slow_reader_gets_every_row_and_early_stop_ends_cleanly(
+    tmp_path: Path, write_job, how: str, plane: str
+) -> None:
+    job = write_job(stream_job(tmp_path, how, plane), code=CODE)
     run = run_job(job, tmp_path / "wd", timeout=300)
     assert run.returncode == 0, run.stderr + run.text[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
