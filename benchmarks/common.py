@@ -53,6 +53,22 @@ def run_cli(
     return proc.wait(), lines
 
 
+def stream_job(name: str, out: Path, inp: dict[str, Any]) -> dict[str, Any]:
+    """A stream job of one worker and no ps running ``entry.py``'s map_func beside its file."""
+    return {
+        "apiVersion": "tfflink.dev/v1alpha1",
+        "kind": "TFFlinkJob",
+        "metadata": {"name": name},
+        "spec": {
+            "mode": "stream",
+            "entry": {"file": "entry.py", "function": "map_func"},
+            "roles": {"worker": {"replicas": 1}, "ps": {"replicas": 0}},
+            "checkpointDir": str(out),
+            "input": inp,
+        },
+    }
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_cli
+from common import run_cli, stream_job
 
 BATCH = 256
 ENTRY = """
@@ -62,23 +62,8 @@ def flink_rate(work: Path, csv: Path, cols: int, plane: str) -> tuple[float, int
     d = work / plane
     d.mkdir()
     (d / "entry.py").write_text(ENTRY)
-    job = {
-        "apiVersion": "tfflink.dev/v1alpha1",
-        "kind": "TFFlinkJob",
-        "metadata": {"name": f"bench-{plane}"},
-        "spec": {
-            "mode": "stream",
-            "entry": {"file": "entry.py", "function": "map_func"},
-            "roles": {"worker": {"replicas": 1}, "ps": {"replicas": 0}},
-            "checkpointDir": str(d / "out"),
-            "input": {
-                "dataPlane": plane,
-                "sources": [
-                    {"name": "rows", "csv": {"paths": [str(csv)]}, "columns": [{"name": f"c{i}"} for i in range(cols)]}
-                ],
-            },
-        },
-    }
+    source = {"name": "rows", "csv": {"paths": [str(csv)]}, "columns": [{"name": f"c{i}"} for i in range(cols)]}
+    job = stream_job(f"bench-{plane}", d / "out", {"dataPlane": plane, "sources": [source]})
     (d / "job.yaml").write_text(yaml.safe_dump(job))
     (d / "out").mkdir()
     t0 = time.perf_counter()
