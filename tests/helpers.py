@@ -64,3 +64,12 @@ def copy_example(name: str, dest: Path, **overrides: Any) -> Path:
             doc["spec"][key] = value
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a CLI a test interrupts: SIGINT as a terminal gives it. A runner that
+    starts the suite in the background (``cmd &``) leaves SIGINT ignored, and Python then never
+    turns it into KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -25,6 +25,7 @@ from controlplane import free_port, kubeconfig
 from test_controlplane import NS, Cluster, cluster, helm_install, k, wait_for  # noqa: F401  (module fixtures)
 from tools import ROOT
 
+from tests.helpers import sigint_default
 from tfflink.backends.kubernetes import manifests
 from tfflink.backends.kubernetes import names as n
 
@@ -130,7 +131,8 @@ def test_code_is_mounted_in_the_pods_and_collected_with_the_job(k: Cluster, tmp_
     assert line.startswith("tfflink: error: kubectl port-forward ended (1): "), line
     # -f keeps trying the pod (saying why once) until Ctrl-C, which ends it quietly
     follow = subprocess.Popen([sys.executable, "-m", "tfflink", "logs", "mounted", "-n", NS, "-f"], cwd=ROOT,
-                              env=cli_env(kc), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                              env=cli_env(kc), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=sigint_default)  # noqa: PLW1509  # fmt: skip
     time.sleep(6)
     follow.send_signal(signal.SIGINT)
     out, err = follow.communicate(timeout=15)

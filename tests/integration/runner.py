@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import sigint_default
+
 SUBMITTED = re.compile(r"submitted Flink job ([0-9a-f]{32}) \(web UI: http://([^)]+)\)")
 
 
@@ -42,6 +44,7 @@ def run_job(
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfflink", "run", str(job), "--workdir", str(workdir), "--status-file", str(status_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        preexec_fn=sigint_default,  # noqa: PLW1509  (the child's signal state only; no threads touched)
     )  # fmt: skip
     result = CliRun(returncode=-1, stdout=[], stderr="")
     timer = threading.Timer(timeout, proc.kill)
