@@ -62,24 +62,24 @@ public class InnerJoin extends KeyedCoProcessFunction<Object, Row, Row, Row> {
 
     @Override
     public void processElement1(Row left, Context ctx, Collector<Row> out) throws Exception {
-        Iterable<Row> others = rightRows.get();
-        if (others != null) {
-            for (Row right : others) {
-                out.collect(joined(left, right));
-            }
-        }
-        leftRows.add(left);
+        pair(left, true, rightRows, leftRows, out);
     }
 
     @Override
     public void processElement2(Row right, Context ctx, Collector<Row> out) throws Exception {
-        Iterable<Row> others = leftRows.get();
-        if (others != null) {
-            for (Row left : others) {
-                out.collect(joined(left, right));
+        pair(right, false, leftRows, rightRows, out);
+    }
+
+    /** Emits {@code row} joined with every stored row of the other side, then stores it. */
+    private void pair(Row row, boolean isLeft, ListState<Row> others, ListState<Row> mine, Collector<Row> out)
+            throws Exception {
+        Iterable<Row> stored = others.get();
+        if (stored != null) {
+            for (Row other : stored) {
+                out.collect(isLeft ? joined(row, other) : joined(other, row));
             }
         }
-        rightRows.add(right);
+        mine.add(row);
     }
 
     private Row joined(Row left, Row right) {
