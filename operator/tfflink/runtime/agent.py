@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,20 @@ class NodeAgent:
         if batch_step is not None:
             self.data_node["batch_step"] = dict(batch_step)
         return self
+
+    def run_in_thread(self, on_failure: Callable[[BaseException], None]) -> threading.Thread:
+        """Run inside a Flink operator: a daemon thread, so the operator keeps its own thread;
+        whatever ``run`` raises goes to ``on_failure`` (the operator re-raises it later)."""
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as e:  # noqa: BLE001  (handed to the operator thread)
+                on_failure(e)
+
+        thread = threading.Thread(target=target, daemon=True, name=f"tfflink-{self.name}")
+        thread.start()
+        return thread
 
     # -- steps ------------------------------------------------------------------------------
 

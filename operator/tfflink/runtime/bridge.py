@@ -607,40 +607,35 @@ Columns = dict[str, Any]  # column name -> numpy array, all of one length
 BatchFunction = Callable[[Columns], Columns]
 
 
-def _as_columns(batch: list[Any] | TypedColumns, columns: list[tuple[str, str]]) -> Columns:
-    """One wire batch as named numpy columns of the declared types (int64 stays exact)."""
+def _typed_array(values: Any, typ: str) -> Any:
+    """``values`` as a numpy array of the declared type: numbers straight to their dtype (int64
+    stays exact), strings as an object array of UTF-8 bytes (what tf.string takes)."""
     import numpy as np
 
+    if typ == "string":
+        return np.array([v if isinstance(v, bytes) else str(v).encode() for v in values], dtype=object)
+    return np.asarray(values, dtype=NUMPY_TYPES[typ])
+
+
+def _as_columns(batch: list[Any] | TypedColumns, columns: list[tuple[str, str]]) -> Columns:
+    """One wire batch as named numpy columns of the declared types."""
     if isinstance(batch, TypedColumns):
         if len(batch) != len(columns):
             raise BridgeError(f"a typed batch of {len(batch)} columns for {len(columns)} declared ones")
         return {n: a for (n, _), a in zip(columns, batch, strict=True)}
-    cols: Columns = {}
-    for (name, typ), values in zip(columns, zip(*batch, strict=True), strict=True):
-        if typ == "string":
-            cols[name] = np.array([str(v).encode() for v in values], dtype=object)
-        else:
-            cols[name] = np.array(values, dtype=NUMPY_TYPES[typ])
-    return cols
+    return {
+        name: _typed_array(values, typ) for (name, typ), values in zip(columns, zip(*batch, strict=True), strict=True)
+    }
 
 
 def typed_output(out: Any, columns: list[tuple[str, str]], where: str) -> Columns:
     """A batch function's result checked and cast to the declared columns (one length)."""
-    import numpy as np
-
     if not isinstance(out, dict):
         raise TypeError(f"{where} must return a dict of columns, not {type(out).__name__}")
     missing = [n for n, _ in columns if n not in out]
     if missing:
         raise KeyError(f"{where} returned no column(s) {', '.join(missing)}")
-    cols: Columns = {}
-    for name, typ in columns:
-        v = out[name]
-        cols[name] = (
-            np.array([x if isinstance(x, bytes) else str(x).encode() for x in v], dtype=object)
-            if typ == "string"
-            else np.asarray(v, dtype=NUMPY_TYPES[typ])
-        )
+    cols = {name: _typed_array(out[name], typ) for name, typ in columns}
     lengths = {len(v) for v in cols.values()}
     if len(lengths) > 1:
         raise ValueError(f"{where} returned columns of different lengths {sorted(lengths)}")

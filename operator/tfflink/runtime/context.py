@@ -108,10 +108,10 @@ class TFContext:
             "int64": tf.int64,
             "string": tf.string,
         }
-        cols = self.get_input_columns()
+        cols, groups = self.get_input_columns(), stack or {}
         sig = {n: tf.TensorSpec([None], dtypes[t], name=n) for n, t in cols}
-        for name, (typ, width) in stacked_columns(cols, stack or {}).items():
-            for member in (stack or {})[name]:
+        for name, (typ, width) in stacked_columns(cols, groups).items():
+            for member in groups[name]:
                 sig.pop(member)
             sig[name] = tf.TensorSpec([None, width], dtypes[typ], name=name)
         return tf.data.Dataset.from_generator(lambda: self.get_batches(batch_size, stack), output_signature=sig)

@@ -175,19 +175,14 @@ class JvmFedWorker(FlatMapFunction):
         path = os.path.join(self.sockets, f"worker-{index}.sock")
         self.failed_marker = os.path.join(self.sockets, f"worker-{index}.failed")
         agent = NodeAgent(self.cfg, "worker", index).with_data_channel(path, self.columns, self.wire, self.step)
+        self.thread = agent.run_in_thread(self._failed)
 
-        def run() -> None:
-            try:
-                agent.run()
-            except BaseException as e:  # noqa: BLE001  (re-raised in the operator thread)
-                self.failure = e
-                try:  # the feeder stops waiting for this node and fails the job with the reason
-                    Path(self.failed_marker).write_text(f"{type(e).__name__}: {e}"[:2000])
-                except OSError:
-                    pass
-
-        self.thread = threading.Thread(target=run, daemon=True, name=f"tfflink-worker-{index}")
-        self.thread.start()
+    def _failed(self, e: BaseException) -> None:
+        self.failure = e
+        try:  # the feeder stops waiting for this node and fails the job with the reason
+            Path(self.failed_marker).write_text(f"{type(e).__name__}: {e}"[:2000])
+        except OSError:
+            pass
 
     def flat_map(self, value: Any) -> Iterator[dict[str, Any]]:
         ended, payload = bool(value[0]), str(value[1])

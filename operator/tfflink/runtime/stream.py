@@ -416,8 +416,6 @@ class StreamWorkerFunction(EndAwareFunction):
         self.failure: BaseException | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        import threading
-
         from .agent import NodeAgent
         from .bridge import BridgeServer
 
@@ -427,15 +425,10 @@ class StreamWorkerFunction(EndAwareFunction):
         agent = NodeAgent(self.cfg, "worker", index).with_data_channel(
             self.server.path, self.types, self.wire, self.step
         )
+        self.thread = agent.run_in_thread(self._failed)
 
-        def run() -> None:
-            try:
-                agent.run()
-            except BaseException as e:  # noqa: BLE001  (re-raised in the operator thread)
-                self.failure = e
-
-        self.thread = threading.Thread(target=run, daemon=True, name=f"tfflink-worker-{index}")
-        self.thread.start()
+    def _failed(self, e: BaseException) -> None:
+        self.failure = e
 
     def row(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterable[Any]:
         self.server.put(tuple(row[n] for n in self.names) if isinstance(row, dict) else tuple(row))
