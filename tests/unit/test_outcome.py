@@ -50,12 +50,12 @@ def test_the_jvm_planes_bad_rows_and_configuration_are_not_retried() -> None:
 
     root = (
         "org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy\n"
-        "Caused by: dev.tfflink.dataplane.MalformedRow: /data/a.csv:6: expected 5 columns, got 3\n"
+        "Caused by: dev.tfflink.dataplane.MalformedRow: [fatal] /data/a.csv:6: expected 5 columns, got 3\n"
         "\tat dev.tfflink.dataplane.CsvParser.parse(CsvParser.java:106)\n"
     )
     out = classify("FAILED", root_exception=root)
     assert out.kind is EndKind.NOT_RETRYABLE and "MalformedRow: /data/a.csv:6: expected 5 columns" in out.reason
-    cfg = "Caused by: dev.tfflink.dataplane.FatalJobError: spec.savedModel.signature: 'x' not in ['serving_default']"
+    cfg = "Caused by: dev.tfflink.dataplane.FatalJobError: [fatal] spec.savedModel.signature: 'x' not in ['serving_default']"
     assert classify("FAILED", root_exception=cfg).kind is EndKind.NOT_RETRYABLE
     other = "Caused by: java.io.IOException: the TF node for worker-0.sock will not connect: RuntimeError: lost the AM"
     assert classify("FAILED", root_exception=other).kind is not EndKind.NOT_RETRYABLE

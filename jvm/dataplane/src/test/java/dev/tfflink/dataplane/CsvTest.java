@@ -116,4 +116,12 @@ class CsvTest {
                         "{\"socketDir\":\"/tmp/x\",\"inColumns\":[[\"x\",\"float32\"]],\"columns\":[[\"x\",\"int64\"]]}"))
                         .getMessage());
     }
+
+    @Test
+    void aMalformedRowPrintsTheFatalMarkTheRuntimeLooksFor() {
+        MalformedRow e = assertThrows(MalformedRow.class, () -> parse("1,2"));
+        // Flink's root exception is the stack trace's text: toString() must carry the mark.
+        assertEquals("dev.tfflink.dataplane.MalformedRow: [fatal] " + e.getMessage(), e.toString());
+        assertEquals("f.csv:7: expected 4 columns, got 2", e.getMessage());
+    }
 }
