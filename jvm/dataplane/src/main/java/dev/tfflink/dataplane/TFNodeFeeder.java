@@ -46,7 +46,6 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     private transient Connection conn;
     private transient volatile boolean done; // the node sent D
     private transient boolean ended;
-    private transient boolean endSent;
     private transient long sentRows;
     private transient long droppedRows;
     private transient int connections;
@@ -152,7 +151,6 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         flush();
         if (!done) {
             send(Frames.empty(Frames.END), 0);
-            endSent = true;
         }
         // Wait for D or EOF (of the connection E went to), emitting results meanwhile.
         while (conn != null) {
