@@ -58,9 +58,31 @@ class MalformedRow(FatalJobError, ValueError):
 
 # -- typing rows -------------------------------------------------------------------------------
 
+
+def _ranged_int(bits: int) -> Callable[[Any], int]:
+    """An int parser that refuses what does not fit the column (not wrap it, as numpy would)."""
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def parse(v: Any) -> int:
+        if isinstance(v, str) and "_" in v:  # Python literal syntax, not a number in a data file
+            raise ValueError(v)
+        n = int(v)
+        if isinstance(v, float) and n != v or not lo <= n <= hi:
+            raise ValueError(v)
+        return n
+
+    return parse
+
+
+def _float(v: Any) -> float:
+    if isinstance(v, str) and "_" in v:
+        raise ValueError(v)
+    return float(v)
+
+
 _PARSE: dict[ColumnType, Callable[[Any], Any]] = {
-    ColumnType.FLOAT32: float, ColumnType.FLOAT64: float,
-    ColumnType.INT32: int, ColumnType.INT64: int, ColumnType.STRING: str,
+    ColumnType.FLOAT32: _float, ColumnType.FLOAT64: _float,
+    ColumnType.INT32: _ranged_int(32), ColumnType.INT64: _ranged_int(64), ColumnType.STRING: str,
 }  # fmt: skip
 
 
@@ -162,11 +184,18 @@ class CsvChunkReader(FlatMapFunction):
         with open(path, newline="") as fh:
             fh.seek(offset)
             lines = [fh.readline() for _ in range(count)]
-        for i, values in enumerate(csv.reader(lines, delimiter=self.delim)):
-            lineno = first + i
-            if (lineno == 1 and self.header) or not values:
-                continue
+        reader = csv.reader(lines, delimiter=self.delim)
+        while True:
             try:
+                try:
+                    values = next(reader)
+                except csv.Error as e:  # e.g. a field over csv.field_size_limit(): a bad row, not a crash
+                    raise MalformedRow(f"{path}:{first + reader.line_num - 1}: {e}") from None
+                except StopIteration:
+                    return
+                lineno = first + reader.line_num - 1
+                if (lineno == 1 and self.header) or not values:
+                    continue
                 yield coerce(values, self.columns, f"{path}:{lineno}")
             except MalformedRow as e:
                 self.policy.handle(e)
