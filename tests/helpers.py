@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,9 @@ def sigint_default() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    """Status and body of a plain GET, the connection closed again (a test must not leak it)."""
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return int(r.status), bytes(r.read())

@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import http_get
+
 ADMIN_TOKEN = "tfflink-e2e-admin-token"
 NODE = "kwok-node-0"
 
@@ -130,7 +132,7 @@ class ControlPlane:
             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}", f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
             "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=1073741824",
         )  # fmt: skip
-        self._wait("etcd health", lambda: urllib.request.urlopen(etcd_url + "/health", timeout=2).status == 200, etcd)
+        self._wait("etcd health", lambda: http_get(etcd_url + "/health")[0] == 200, etcd)
         # credentials: one RSA key signs and verifies service-account tokens; a static admin token
         key = d / "sa.key"
         subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)

@@ -74,3 +74,4 @@ class FlinkStandIn:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()

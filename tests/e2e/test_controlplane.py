@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from controlplane import ControlPlane, Proc, free_port, kubeconfig
 from flink_standin import FlinkStandIn
 from tools import ROOT, require
 
+from tests.helpers import http_get
 from tfflink.backends.kubernetes import names as n
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(300)]
@@ -158,7 +158,7 @@ def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
             if not op.alive():
                 raise AssertionError(f"operator exited:\n{op.tail()}")
             try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2).status == 200
+                return http_get(f"http://127.0.0.1:{health}/healthz")[0] == 200
             except OSError:
                 return False
 

@@ -59,8 +59,9 @@ def operator(
 
 
 @pytest.fixture(scope="session")
-def api(kubeconfig: Path) -> kubernetes.client.ApiClient:
-    return kubernetes.config.new_client_from_config(str(kubeconfig))
+def api(kubeconfig: Path) -> Iterator[kubernetes.client.ApiClient]:
+    with kubernetes.config.new_client_from_config(str(kubeconfig)) as client:
+        yield client
 
 
 @pytest.fixture

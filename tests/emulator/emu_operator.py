@@ -7,10 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from emu_standins import StandIns
+
+from tests.helpers import http_get
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +38,6 @@ class OperatorProcess:
     def start(self) -> None:
         self.starts += 1
         self.log_path = self.log_dir / f"operator-{self.starts}.log"
-        log = open(self.log_path, "wb")
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
         cmd = [
             sys.executable, "-m", "tfflink.operator", "-A",
@@ -46,13 +46,14 @@ class OperatorProcess:
             "--flink-url-template", self.standins.flink_url_template(),
             "--poll-seconds", "0.3", "--watch-timeout", "60", "--log-format", "plain",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with open(self.log_path, "wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"operator exited: see {log.name}")
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1).read()
+                http_get(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1)
                 return
             except OSError:
                 time.sleep(0.2)

@@ -116,6 +116,8 @@ class StandIns:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+        if not self._thread.is_alive():
+            self.loop.close()
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the stand-ins' loop (their state is not thread-safe)."""

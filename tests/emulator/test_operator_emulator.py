@@ -5,7 +5,6 @@ Kubernetes API stand-in and a Flink REST stand-in (see conftest.py). Not a real 
 from __future__ import annotations
 
 import time
-import urllib.request
 from typing import Any
 
 import kubernetes
@@ -14,6 +13,7 @@ from emu_cluster import Cluster, wait_for
 from emu_operator import OperatorProcess
 from emu_standins import StandIns
 
+from tests.helpers import http_get
 from tfflink.backends.kubernetes import names as n
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(60)]
@@ -222,9 +222,8 @@ def test_an_invalid_spec_fails_with_the_field_named(k: Cluster) -> None:
 def test_liveness_and_prometheus_metrics(k: Cluster, operator: OperatorProcess) -> None:
     k.create_job("seen")
     k.bring_up("seen")
-    live = urllib.request.urlopen(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=5)
-    assert live.status == 200
-    text = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).read().decode()
+    assert http_get(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=5)[0] == 200
+    text = http_get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5)[1].decode()
     running = [ln for ln in text.splitlines() if ln.startswith('tfflink_operator_jobs{phase="Running"}')]
     assert running and float(running[0].split()[-1]) >= 1
     assert 'tfflink_operator_reconciles_total{result="ok"}' in text

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,20 @@ pytestmark = pytest.mark.timeout(60)
 BIG = 9007199254740993  # 2**53 + 1: not a float64
 
 
+_servers: list[BridgeServer] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_servers() -> Iterator[None]:
+    """Every server a test made is closed after it (an open listener is a leaked socket)."""
+    yield
+    while _servers:
+        _servers.pop().close()
+
+
 def server_in(path: Path, alive: bool = True) -> BridgeServer:
-    return BridgeServer(str(path), alive=lambda: alive, batch_rows=4)
+    _servers.append(BridgeServer(str(path), alive=lambda: alive, batch_rows=4))
+    return _servers[-1]
 
 
 def raw_client(path: str) -> socket.socket:
@@ -177,10 +190,14 @@ def _fake_operator(path: str, send: bytes) -> threading.Thread:
 
     def serve() -> None:
         conn, _ = listener.accept()
-        conn.sendall(send)
-        time.sleep(3)
-        conn.close()
-        listener.close()
+        try:
+            conn.sendall(send)
+            time.sleep(3)
+        except OSError:
+            pass  # the client gave up first (a huge frame): what the test wants
+        finally:
+            conn.close()
+            listener.close()
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -199,6 +216,7 @@ def test_a_broken_channel_fails_the_tf_side_instead_of_hanging(tmp_path: Path, s
         for _ in c.batches_iter():
             pass
     assert time.monotonic() - t0 < 2
+    c.sock.close()
 
 
 def test_operator_gone_before_end_of_input_is_an_error_not_an_end(tmp_path: Path) -> None:
@@ -220,6 +238,7 @@ def test_operator_gone_before_end_of_input_is_an_error_not_an_end(tmp_path: Path
         for b in c.batches_iter():
             got += b
     assert got == [(1,), (2,)]
+    c.sock.close()
     listener.close()
 
 

@@ -33,7 +33,6 @@ import struct
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from controlplane import ADMIN_TOKEN, Proc, api_get, free_port, kubeconfig
 from tools import ROOT
+
+from tests.helpers import http_get
 
 BRIDGE = "cni0"
 SUBNET = os.environ.get("TFFLINK_NODE_SUBNET", "10.213.77")  # /24, picked to clash with nothing usual
@@ -336,7 +337,7 @@ class NodeCluster:
             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}", f"--initial-cluster=node=http://127.0.0.1:{peer}",
             "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=1073741824",
         ])  # fmt: skip
-        self._wait("etcd health", lambda: urllib.request.urlopen(etcd_url + "/health", timeout=2).status == 200, etcd)
+        self._wait("etcd health", lambda: http_get(etcd_url + "/health")[0] == 200, etcd)
         key = d / "sa.key"
         sh("openssl", "genrsa", "-out", str(key), "2048")
         tokens = d / "tokens.csv"
@@ -395,7 +396,7 @@ class NodeCluster:
         dns = self._start("coredns", [str(self.bins["coredns"]), "-conf", str(corefile)])
         self._wait(
             "CoreDNS ready",
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{ready}/ready", timeout=2).status == 200,
+            lambda: http_get(f"http://127.0.0.1:{ready}/ready")[0] == 200,
             dns,
             60,
         )
