@@ -181,8 +181,9 @@ class LocalRunner:
             except FlinkUnreachable as e:
                 return _Attempt("flink-failed", str(e), status)
             line = self._progress_line(status) if has_am else f"Flink job {state} (in-process SavedModel inference)"
+            # A new state shows at once; the step, which changes all the time, with the periodic line.
             if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
-                self.out(printable(f"[{self._elapsed()}] {line}"))
+                self.out(printable(f"[{self._elapsed()}] {line}{progress_text(status.get('progress'))}"))
                 last_line, last_print = line, time.monotonic()
             root = rest.root_exception(job_id) if state in FLINK_FAILED else None
             end = classify(state, root_exception=root, am_phase=status.get("phase"),
@@ -233,3 +234,19 @@ class LocalRunner:
             self.cluster.stop()
             self.cluster = None
         kill_tagged(self.run_id)
+
+
+def progress_text(progress: object) -> str:
+    """' | step 120 (12.5 steps/s, checkpoint 100)' from the AM's progress ('' before any)."""
+    if not isinstance(progress, dict) or not isinstance(progress.get("step"), int):
+        return ""
+    details = []
+    rate = progress.get("stepsPerSecond")
+    if isinstance(rate, (int, float)):
+        details.append(f"{rate:.3g} steps/s")
+    if isinstance(progress.get("checkpointStep"), int):
+        details.append(f"checkpoint {progress['checkpointStep']}")
+    metrics = progress.get("metrics")
+    if isinstance(metrics, dict):
+        details += [f"{k} {v:.4g}" for k, v in list(metrics.items())[:4] if isinstance(v, (int, float))]
+    return f" | step {progress['step']}" + (f" ({', '.join(details)})" if details else "")
