@@ -22,6 +22,7 @@ from ..runtime.config import RuntimeConfig
 from ..runtime.log_echo import NodeNoise, printable
 from ..runtime.rendezvous import FileRendezvous, RendezvousError
 from ..spec import LoadedJob, Mode
+from ..spec.models import TF_ROLES
 from .flink_rest import FlinkRest, FlinkUnreachable
 from .local import LocalFlinkCluster, kill_tagged
 from .submit import submit
@@ -197,7 +198,7 @@ class LocalRunner:
             return "Deploying: waiting for the AM"
         roles = " | ".join(
             f"{role}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            for role, counts in sorted(status.get("roles", {}).items(), reverse=True)
+            for role, counts in sorted(status.get("roles", {}).items(), key=lambda rc: _role_order(rc[0]))
         )
         return f"{status.get('phase')} (cluster v{status.get('clusterVersion')}, restarts {status.get('restarts')}) {roles}"
 
@@ -234,6 +235,10 @@ class LocalRunner:
             self.cluster.stop()
             self.cluster = None
         kill_tagged(self.run_id)
+
+
+def _role_order(role: str) -> int:
+    return TF_ROLES.index(role) if role in TF_ROLES else len(TF_ROLES)
 
 
 def progress_text(progress: object) -> str:
