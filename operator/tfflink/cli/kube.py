@@ -52,7 +52,7 @@ from typing import Any
 
 from ..spec import SpecError, check_entry, load_job, parse_job
 from ..spec.crd import GROUP, PLURAL, VERSION
-from ..spec.models import API_VERSION, KIND, TFFlinkJob
+from ..spec.models import API_VERSION, KIND, TF_ROLES, TFFlinkJob
 
 log = logging.getLogger(__name__)
 
@@ -929,7 +929,7 @@ def add_commands(sub: Any) -> None:
     lg = sub.add_parser("logs", help="the TF nodes' lines ([worker-1] ...) of a TFFlinkJob's current attempt")
     lg.add_argument("name", help="TFFlinkJob name")
     _cluster_options(lg)
-    lg.add_argument("--role", choices=("worker", "ps"), help="only this role's nodes")
+    lg.add_argument("--role", choices=TF_ROLES, help="only this role's nodes")
     lg.add_argument("--index", type=int, metavar="N", help="only node N (of --role, or of every role)")
     lg.add_argument("-f", "--follow", action="store_true", help="keep streaming, across restarts, until the job ends")
     lg.set_defaults(fn=guarded(cmd_logs))
