@@ -3,8 +3,9 @@
 The chief is the coordinator: it creates the variables (placed on the ps), schedules training
 steps on the workers through a ClusterCoordinator, checkpoints to spec.checkpointDir after
 every round (a restarted cluster resumes from the last one) and reports the step, the loss
-and the checkpoint's step (context.report). Workers and ps only serve (tf.distribute.Server)
-until the AM stops them. The evaluator scores every new checkpoint on a fixed eval set.
+and the checkpoint's step (context.report) and, with spec.tensorboard, writes the loss as a
+TensorBoard scalar. Workers and ps only serve (tf.distribute.Server) until the AM stops
+them. The evaluator scores every new checkpoint on a fixed eval set (scalar eval_loss).
 
 Keras' model.fit with ParameterServerStrategy needs Keras 2 (tf_keras); the pinned Keras 3
 does not support it, so the steps are a custom training loop, as in TF's guide.
@@ -46,6 +47,19 @@ def linear_state(features):
 
 def mse(state, x, y):
     return tf.reduce_mean(tf.square(tf.matmul(x, state.w) + state.b - y))
+
+
+def summary_writer(context, name):
+    """A tf.summary writer under spec.tensorboard.logDir/name (None without TensorBoard)."""
+    log_dir = context.get_tensorboard_dir()
+    return tf.summary.create_file_writer(os.path.join(log_dir, name)) if log_dir else None
+
+
+def scalar(writer, name, value, step):
+    if writer is not None:
+        with writer.as_default():
+            tf.summary.scalar(name, value, step=step)
+        writer.flush()
 
 
 def update_json(path, keep=False, **values):
@@ -115,6 +129,7 @@ def coordinate(context, resolver):
     os.makedirs(ckpt_dir, exist_ok=True)
     metrics_path = os.path.join(ckpt_dir, "metrics.json")
     update_json(metrics_path, keep=True, start_loss=start_loss, start_step=start_step)  # the first run's
+    writer = summary_writer(context, "train")
     step = start_step
     while step < steps:
         for _ in range(min(per_round, steps - step)):
@@ -124,6 +139,7 @@ def coordinate(context, resolver):
         manager.save(checkpoint_number=step)
         loss = float(mse(state, ex, ey))
         context.report(step, checkpoint_step=step, loss=loss)
+        scalar(writer, "loss", loss, step)
         print(f"step {step} eval loss {loss:.6f} time {time.time():.3f}", flush=True)
         time.sleep(delay)
     metrics = update_json(metrics_path, end_loss=float(mse(state, ex, ey)), end_step=step)
@@ -136,6 +152,7 @@ def evaluate(context, poll_seconds=0.5):
     ckpt_dir = context.get_checkpoint_dir()
     ex, ey = shard(features, 999, rows=1024)
     state, seen = linear_state(features), None
+    writer = summary_writer(context, "eval")
     while True:
         latest = tf.train.latest_checkpoint(ckpt_dir)
         if latest and latest != seen:
@@ -145,6 +162,7 @@ def evaluate(context, poll_seconds=0.5):
                 continue
             seen, step, loss = latest, int(state.step.numpy()), float(mse(state, ex, ey))
             context.report(step, eval_loss=loss)
+            scalar(writer, "eval_loss", loss, step)
             update_json(os.path.join(ckpt_dir, "eval.json"), **{str(step): loss})
             print(f"evaluated checkpoint of step {step}: eval loss {loss:.6f}", flush=True)
         time.sleep(poll_seconds)

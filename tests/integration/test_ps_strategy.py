@@ -1,5 +1,6 @@
 """TF2's ParameterServerStrategy under ``tfflink run``: chief, workers, ps and evaluator roles,
-progress reports, and a killed worker's full restart resuming from the chief's checkpoint.
+progress reports, TensorBoard, and a killed worker's full restart resuming from the chief's
+checkpoint.
 
 One run proves them all (each Flink run costs a minute): real Flink, real TF, real gRPC.
 """
@@ -32,6 +33,7 @@ def test_ps_strategy_converges_shows_progress_and_resumes_after_a_killed_worker(
         "ps_strategy", tmp_path / "job",
         properties={"steps": str(STEPS), "steps_per_round": "30", "round_delay": "1"},
         failover={"maxRestarts": 2, "backoff": {"initialSeconds": 0.5}},
+        tensorboard={"logDir": str(tmp_path / "job" / "logs")},
     )  # fmt: skip
     workdir = tmp_path / "wd"
     killed: list[int] = []
@@ -64,4 +66,9 @@ def test_ps_strategy_converges_shows_progress_and_resumes_after_a_killed_worker(
     assert am["progress"]["metrics"]["loss"] == pytest.approx(metrics["end_loss"])
     shown = [(int(m.group(1)), float(m.group(2))) for line in run.stdout if (m := PROGRESS.search(line))]
     assert shown and shown[-1][0] == STEPS and any(rate > 0 for _, rate in shown), shown
+
+    # TensorBoard: started on loopback for the run; the chief and the evaluator wrote summaries.
+    assert any(line.startswith("tfflink: TensorBoard at http://127.0.0.1:") for line in run.stdout), run.text[-3000:]
+    for name in ("train", "eval"):
+        assert list((tmp_path / "job" / "logs" / name).glob("events.out.tfevents.*")), name
     assert_nothing_left(workdir)

@@ -42,6 +42,7 @@ BAD_JOBS = [
         job_doc(roles={"worker": {"replicas": 1}, "chief": {"replicas": 2}}),
         "spec.roles.chief.replicas: must be <= 1",
     ),
+    ("tensorboard without logDir", job_doc(tensorboard={}), "spec.tensorboard.logDir: required field is missing"),
     ("unknown mode", job_doc(mode="online"), "spec.mode: must be one of"),
     (
         "no entry",

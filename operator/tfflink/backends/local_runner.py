@@ -8,6 +8,7 @@ resubmission, under the same ``spec.failover`` budget and the same restart polic
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from ..spec.models import TF_ROLES
 from .flink_rest import FlinkRest, FlinkUnreachable
 from .local import LocalFlinkCluster, kill_tagged
 from .submit import submit
+from .tensorboard import TensorBoard
 
 POLL_SECONDS = 0.5
 PROGRESS_EVERY_SECONDS = 10.0
@@ -77,12 +79,15 @@ class LocalRunner:
         self.cluster: LocalFlinkCluster | None = None
         self.job_id: str | None = None
         self.started = time.monotonic()
+        self.tensorboard: TensorBoard | None = None
+        self._stopped = threading.Event()
 
     # -- public -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         """Run until Succeeded or Failed; always leaves no process of this run behind."""
         restarts: list[str] = []
+        self._start_tensorboard()
         try:
             while True:
                 attempt = self._attempt(restarts_done=len(restarts))
@@ -103,10 +108,12 @@ class LocalRunner:
                 time.sleep(decision.delay_seconds)
         finally:
             self._teardown()
+            self._stop_tensorboard()
 
     def close(self) -> None:
         """Stop everything now (Ctrl-C)."""
         self._teardown()
+        self._stop_tensorboard()
 
     # -- one submission ---------------------------------------------------------------------
 
@@ -216,6 +223,21 @@ class LocalRunner:
             am_status=am_status,
             elapsed=time.monotonic() - self.started,
         )
+
+    # -- TensorBoard: one for the whole run, Flink restarts included --------------------------
+
+    def _start_tensorboard(self) -> None:
+        if self.spec.tensorboard is None or self.tensorboard is not None:
+            return
+        self.tensorboard = TensorBoard(self.loaded.resolve(self.spec.tensorboard.log_dir),
+                                       self.workdir / "tensorboard.log")  # fmt: skip
+        self.tensorboard.start()
+        self.tensorboard.announce_when_ready(self.out, self._stopped)
+
+    def _stop_tensorboard(self) -> None:
+        self._stopped.set()
+        if self.tensorboard is not None:
+            self.tensorboard.stop()
 
     # -- teardown ---------------------------------------------------------------------------
 

@@ -311,6 +311,7 @@ class NodeAgent:
             "version": self.version,
             "properties": spec.properties,
             "checkpoint_dir": self.cfg.resolve(spec.checkpoint_dir) if spec.checkpoint_dir else None,
+            "tensorboard_dir": self.cfg.resolve(spec.tensorboard.log_dir) if spec.tensorboard else None,
             "job_name": self.cfg.name,
             "entry_path": self.cfg.entry_path,
             "entry_module": spec.entry.module,

@@ -48,6 +48,10 @@ class TFContext:
         """The job's ``spec.checkpointDir`` (shared by every node and every restart)."""
         return self._node.get("checkpoint_dir")
 
+    def get_tensorboard_dir(self) -> str | None:
+        """The job's ``spec.tensorboard.logDir``: write ``tf.summary`` files here."""
+        return self._node.get("tensorboard_dir")
+
     def get_cluster_version(self) -> int:
         """Increases by one with every full restart of the TF cluster."""
         return int(self._node["version"])

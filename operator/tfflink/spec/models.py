@@ -180,6 +180,15 @@ class FlinkSpec(_Model):
         return conf
 
 
+class TensorBoardSpec(_Model):
+    """TensorBoard over the job's summaries (``tfflink run`` starts one on a loopback port)."""
+
+    log_dir: str = Field(
+        min_length=1,
+        description="Where the TF nodes write summaries (context.get_tensorboard_dir); relative to the job file.",
+    )
+
+
 class Backoff(_Model):
     """Delay between restarts: initial * multiplier**n, capped at max."""
 
@@ -236,6 +245,7 @@ class TFFlinkJobSpec(_Model):
         min_length=1,
         description="Where TF writes checkpoints (context.get_checkpoint_dir); relative to the job file.",
     )
+    tensorboard: TensorBoardSpec | None = Field(None, description="TensorBoard over the job's summaries.")
     flink: FlinkSpec = Field(default_factory=FlinkSpec)
     failover: FailoverSpec = Field(default_factory=FailoverSpec)
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
