@@ -650,10 +650,15 @@ def format_status(obj: dict[str, Any]) -> str:
     for key, label in (("startTime", "Started"), ("completionTime", "Completed")):
         if st.get(key):
             lines.append(f"{label + ':':<15}{st[key]}")
+    progress = st.get("progress") or {}
+    if isinstance(progress, dict) and progress.get("step") is not None:
+        rate, ckpt = progress.get("stepsPerSecond"), progress.get("checkpointStep")
+        lines.append(f"Progress:      step {progress['step']}" + (f", {rate} steps/s" if rate is not None else "")
+                     + (f", checkpoint at step {ckpt}" if ckpt is not None else ""))  # fmt: skip
     roles = st.get("roles") or {}
     if roles:
         lines.append("Roles:")
-        order = sorted(roles, key=lambda r: (r != "worker", r))
+        order = sorted(roles, key=lambda r: TF_ROLES.index(r) if r in TF_ROLES else len(TF_ROLES))
         rows = [["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"]]
         rows += [[r] + [str((roles[r] or {}).get(k, 0)) for k in ("desired", "running", "succeeded", "failed")]
                  for r in order]  # fmt: skip
