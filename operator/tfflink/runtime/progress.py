@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def parse_progress(value: object) -> Progress:
 
 def write_progress(path: Path, progress: Progress) -> None:
     """Replace the report file in one step (the agent never reads half a report)."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")  # one per reporting thread
     tmp.write_text(json.dumps(progress.to_wire()))
     os.replace(tmp, path)
 
