@@ -226,8 +226,9 @@ class ClusterState:
         self.step = max(n.progress.step for n in self.nodes.values() if n.progress is not None)
         self.samples.append((self.clock(), self.step))
 
-    def steps_per_second(self) -> float | None:
-        """The job step's growth per second over the last RATE_WINDOW seconds (None: unknown)."""
+    def _steps_per_second(self) -> float | None:
+        """The job step's growth per second over the last RATE_WINDOW seconds (or MAX_SAMPLES
+        reports, if fewer); None: unknown."""
         now = self.clock()
         recent = [(t, step) for t, step in self.samples if now - t <= RATE_WINDOW]
         if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
@@ -303,7 +304,7 @@ class ClusterState:
         that reported; None before any report."""
         if self.step is None:
             return None
-        rate = self.steps_per_second()
+        rate = self._steps_per_second()
         first = next((n.progress for n in self.nodes.values() if n.progress is not None), None)
         return {
             "step": self.step,
