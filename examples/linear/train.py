@@ -5,6 +5,7 @@ trains on its own shard (generated here from a seed, as a real job would read it
 files), worker 0 is the chief: it checkpoints to spec.checkpointDir, so a restarted
 cluster resumes at the saved global step, and at the end it exports a SavedModel and
 writes metrics.json (loss at the start and at the end, measured on a fixed eval set).
+Every worker reports its step and loss (context.report); the chief also the last checkpoint's.
 
 Properties (spec.properties): steps, features, batch_size, learning_rate, step_delay.
 """
@@ -63,6 +64,12 @@ def write_metrics(ckpt_dir, keep=False, **values):
     return metrics
 
 
+def last_checkpoint_step(ckpt_dir):
+    """The global step of the newest checkpoint in ckpt_dir (None: none yet)."""
+    path = tf1.train.latest_checkpoint(ckpt_dir) if ckpt_dir else None
+    return int(path.rsplit("-", 1)[1]) if path else None
+
+
 def map_func(context):
     role, index = context.get_role_name(), context.get_index()
     steps = int(context.get_property("steps", "300"))
@@ -117,7 +124,10 @@ def map_func(context):
                         write_metrics(ckpt_dir, keep=True, start_loss=float(start_loss), start_step=int(start_step))
                     continue  # the eval run may have seen the last step: ask should_stop again
                 i = rng.integers(0, len(xs) - batch)
-                _, g = sess.run([train, step], {x: xs[i : i + batch], y: ys[i : i + batch]})
+                _, g, batch_loss = sess.run([train, step, loss], {x: xs[i : i + batch], y: ys[i : i + batch]})
+                if g % 10 == 0:  # the AM shows the step and steps/s (tfflink run, kubectl get tfj)
+                    context.report(g, checkpoint_step=last_checkpoint_step(ckpt_dir) if chief else None,
+                                   loss=float(batch_loss))  # fmt: skip
                 if g % 50 == 0:
                     print(f"step {g} time {time.time():.3f}", flush=True)
                 if delay:

@@ -54,7 +54,7 @@ def train(env: StreamExecutionEnvironment, config: Any, input: DataStream | None
     ``spec.mode: stream``, from the pipeline its ``spec.input`` describes. Returns the
     workers' result stream (what TF wrote through ``context.get_writer()``) when fed a stream.
     """
-    from .runtime.graph import AM, PS, add_tf_cluster, role_stream
+    from .runtime.graph import add_source_roles, add_tf_cluster
     from .runtime.stream import add_stream_cluster, add_stream_workers
 
     cfg = _config(config)
@@ -64,9 +64,7 @@ def train(env: StreamExecutionEnvironment, config: Any, input: DataStream | None
         else:
             add_tf_cluster(env, cfg)
         return None
-    for role, n in ((AM, 1), (PS, cfg.spec.roles.ps.replicas)):
-        if n:
-            role_stream(env, cfg, role, n).print().name(f"{role}-result").set_parallelism(n).slot_sharing_group(role)
+    add_source_roles(env, cfg, with_workers=False)
     return add_stream_workers(env, cfg, input, sink=False)
 
 

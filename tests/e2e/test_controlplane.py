@@ -274,3 +274,25 @@ def test_long_name_rejected(k: Cluster) -> None:
     doc["metadata"]["name"] = "x" * 50
     out = k.kubectl("-n", NS, "apply", "-f", "-", stdin=yaml.safe_dump(doc), check=False)
     assert "metadata.name must be at most 45 characters" in out, out
+
+
+def test_progress_in_status_survives_the_schema_and_shows_in_kubectl_get(
+    cluster: ControlPlane, helm_install: str
+) -> None:
+    """status.progress as the operator writes it is kept by the real API server's structural
+    schema (unknown fields would be pruned), and ``kubectl get tfj`` prints it. The job lives in
+    a namespace no operator watches, so this test alone writes its status."""
+    cluster.kubectl("create", "namespace", "printer")
+    doc = yaml.safe_load((ROOT / "examples" / "ps_strategy" / "job.yaml").read_text())
+    doc["spec"]["checkpointDir"] = "s3://tfflink-e2e/ps"
+    cluster.kubectl("-n", "printer", "apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    progress = {"step": 1200, "stepsPerSecond": 35.5, "checkpointStep": 1100}
+    cluster.kubectl("-n", "printer", "patch", "tfj", "ps-strategy", "--subresource=status", "--type=merge",
+                    "-p", json.dumps({"status": {"phase": "Running", "progress": progress}}))  # fmt: skip
+    stored = json.loads(cluster.kubectl("-n", "printer", "get", "tfj", "ps-strategy", "-o", "json"))
+    assert stored["status"]["progress"] == progress
+    assert stored["spec"]["roles"]["chief"] == {"replicas": 1, "resources": {"cpu": 0.1, "memory": "1g"}}
+    header, row = cluster.kubectl("-n", "printer", "get", "tfj", "-o", "wide").splitlines()
+    cells = dict(zip(header.split(), row.split(), strict=True))
+    assert (cells["STEP"], cells["STEPS/S"], cells["CHECKPOINT"]) == ("1200", "35.5", "1100"), cells
+    assert (cells["CHIEF"], cells["EVALUATOR"], cells["WORKERS"]) == ("1", "1", "2"), cells

@@ -68,7 +68,7 @@ def test_ready_cluster_is_submitted_and_runs(k: Cluster) -> None:
     assert wait_for(lambda: k.events("FlinkJobRunning"), "a FlinkJobRunning event")
 
 
-def test_running_job_reports_per_role_counts_from_the_am(k: Cluster, standins: StandIns) -> None:
+def test_running_job_reports_per_role_counts_and_progress_from_the_am(k: Cluster, standins: StandIns) -> None:
     """The AM publishes its address in the rendezvous ConfigMap; the operator reads its /status,
     but only at an address of one of the job's current TaskManager pods (the ConfigMap is
     writable by the job's pods: no fetching arbitrary URLs for them)."""
@@ -77,7 +77,8 @@ def test_running_job_reports_per_role_counts_from_the_am(k: Cluster, standins: S
     k.create_job("roles", workers=2, ps=1)
     k.bring_up("roles")
     am = {"phase": "Running", "clusterVersion": 1, "restarts": 0, "message": "",
-          "roles": {"worker": {"Running": 2}, "ps": {"Running": 1}}}  # fmt: skip
+          "roles": {"worker": {"Running": 2}, "ps": {"Running": 1}},
+          "progress": {"step": 120, "stepsPerSecond": 12.5, "checkpointStep": 100, "metrics": {"loss": 0.3}}}  # fmt: skip
     standins.call(lambda: setattr(standins.flink, "root_am", am))
     address = standins.flink_url.removeprefix("http://")  # 127.0.0.1:port, answering /status
     k.core.patch_namespaced_config_map(
@@ -93,6 +94,7 @@ def test_running_job_reports_per_role_counts_from_the_am(k: Cluster, standins: S
     )
     assert st["roles"]["worker"]["desired"] == 2
     assert st["roles"]["ps"] == {"desired": 1, "running": 1, "succeeded": 0, "failed": 0}
+    assert st["progress"] == {"step": 120, "stepsPerSecond": 12.5, "checkpointStep": 100}, "kubectl get tfj's Step"
 
 
 FAILURES = {

@@ -216,6 +216,7 @@ def test_a_trickling_client_is_cut_off_at_the_deadline(am: AM) -> None:
     assert am.alive()
 
 
+HB = b'{"role": "worker", "index": 0, "version": 1, "progress": %s}'  # a heartbeat with a progress report
 MALFORMED: dict[str, tuple[str, str, bytes | None]] = {
     "not json": ("POST", "/register", b"{role: worker"),
     "json list": ("POST", "/register", b"[1, 2, 3]"),
@@ -248,6 +249,27 @@ MALFORMED: dict[str, tuple[str, str, bytes | None]] = {
     "running a string": ("POST", "/heartbeat", b'{"role": "worker", "index": 0, "version": 1, "running": "yes"}'),
     "logs a string": ("POST", "/heartbeat", b'{"role": "worker", "index": 0, "version": 1, "logs": "line"}'),
     "logs of numbers": ("POST", "/heartbeat", b'{"role": "worker", "index": 0, "version": 1, "logs": [1, 2]}'),
+    "progress a list": ("POST", "/heartbeat", HB % b"[1]"),
+    "progress step negative": ("POST", "/heartbeat", HB % b'{"step": -1}'),
+    "progress step float": ("POST", "/heartbeat", HB % b'{"step": 1.5}'),
+    "progress step bool": ("POST", "/heartbeat", HB % b'{"step": true}'),
+    "progress step 2**70": ("POST", "/heartbeat", HB % b'{"step": 1180591620717411303424}'),
+    "progress metric a string": ("POST", "/heartbeat", HB % b'{"step": 1, "metrics": {"loss": "low"}}'),
+    "progress metric overflows to inf": ("POST", "/heartbeat", HB % b'{"step": 1, "metrics": {"loss": 1e999}}'),
+    "progress metric name with escapes": ("POST", "/heartbeat", HB % b'{"step": 1, "metrics": {"\\u001b[31m": 1}}'),
+    "progress unknown field": ("POST", "/heartbeat", HB % b'{"step": 1, "cmd": "rm"}'),
+    "progress 17 metrics": (
+        "POST",
+        "/heartbeat",
+        json.dumps(
+            {
+                "role": "worker",
+                "index": 0,
+                "version": 1,
+                "progress": {"step": 1, "metrics": {f"m{i}": i for i in range(17)}},
+            }
+        ).encode(),
+    ),  # fmt: skip
     "deep nesting": ("POST", "/register", b"[" * 100000 + b"]" * 100000),
     "not utf-8": ("POST", "/register", b'{"role": "\xff\xfe", "index": 0}'),
     "cluster version abc": ("GET", "/cluster?version=abc", None),
@@ -285,6 +307,21 @@ def test_broken_http_gets_a_4xx_or_is_dropped(am: AM, raw: bytes) -> None:
     # (a request line without a version is HTTP/0.9: the answer is the error body alone)
     assert reply == b"" or reply.split(b" ")[1].startswith(b"4") or reply.startswith(b'{"error": "4'), reply[:200]
     assert am.alive()
+
+
+def test_progress_reports_show_in_status_and_only_within_their_bounds(am: AM) -> None:
+    register_all(am)
+    am.node.cluster(1)
+    beat = {"role": "worker", "index": 0, "version": 1, "running": True,
+            "progress": {"step": 40, "metrics": {"loss": 0.25}, "checkpointStep": 30}}  # fmt: skip
+    assert am.request("POST", "/heartbeat", json.dumps(beat).encode())[0] == 200
+    public = am.anyone.status()["progress"]
+    assert public["step"] == 40 and public["checkpointStep"] == 30 and public["metrics"] == {"loss": 0.25}
+    assert am.status()["nodes"]["worker-0"]["progress"]["step"] == 40
+    beat["progress"] = {"step": 41, "metrics": {f"m{i}": i for i in range(17)}}
+    code, reply = am.request("POST", "/heartbeat", json.dumps(beat).encode())
+    assert code == 400 and "progress: metrics" in reply["error"]
+    assert am.anyone.status()["progress"]["step"] == 40, "a refused report changes nothing"
 
 
 def test_the_job_outcome_is_decided_by_its_nodes_only(am: AM) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfflink.lifecycle import Phase, RestartPolicy
 from tfflink.runtime.am_state import CONTINUE, RESTART, STOP, ClusterState
+from tfflink.runtime.progress import Progress
 
 
 class Clock:
@@ -129,3 +130,76 @@ def test_logs_are_sequenced() -> None:
     first = st.logs_after(0)
     assert first["lines"] == ["a", "b", "c"]
     assert st.logs_after(first["next"])["lines"] == []
+
+
+def make_roles(roles: dict[str, int]) -> tuple[ClusterState, Clock]:
+    clock = Clock()
+    st = ClusterState(roles=roles, policy=RestartPolicy(max_restarts=3, initial_seconds=0), heartbeat_timeout=5.0,
+                      clock=clock)  # fmt: skip
+    return st, clock
+
+
+def test_with_a_chief_its_end_ends_the_job_and_the_others_are_stopped() -> None:
+    st, _ = make_roles({"chief": 1, "worker": 2, "ps": 1, "evaluator": 1})
+    register_all(st)
+    reply = st.cluster(1)
+    assert reply["cluster"] == {"chief": ["h:chief0"], "worker": ["h:worker0", "h:worker1"], "ps": ["h:ps0"]}, (
+        "the evaluator is no part of the training cluster"
+    )
+    for name in st.nodes:
+        role, i = name.rsplit("-", 1)
+        st.heartbeat(role, int(i), 1, running=True)
+    assert st.finish("worker", 0, 1, 0)["action"] == CONTINUE
+    assert st.finish("worker", 1, 1, 0)["action"] == CONTINUE
+    assert st.phase is Phase.RUNNING, "every worker done is not the end while the chief runs"
+    assert st.finish("chief", 0, 1, 0)["action"] == STOP
+    assert st.phase is Phase.SUCCEEDED and st.message == "the chief succeeded"
+    for role in ("ps", "evaluator"):
+        assert st.heartbeat(role, 0, 1, running=True)["action"] == STOP
+        st.finish(role, 0, 1, -15, "stopped by the AM")
+    assert st.done()
+    assert st.status()["roles"] == {"chief": {"Succeeded": 1}, "worker": {"Succeeded": 2}, "ps": {"Stopped": 1},
+                                    "evaluator": {"Stopped": 1}}  # fmt: skip
+
+
+def test_a_failed_evaluator_restarts_the_whole_cluster_like_any_node() -> None:
+    st, _ = make_roles({"chief": 1, "worker": 1, "evaluator": 1})
+    register_all(st)
+    st.cluster(1)
+    assert st.finish("evaluator", 0, 1, 1, "OOM")["action"] == RESTART
+    assert st.version == 2 and st.phase is Phase.RESTARTING
+
+
+def test_progress_keeps_the_latest_per_node_and_derives_steps_per_second() -> None:
+    st, clock = make()
+    register_all(st)
+    st.cluster(1)
+    assert st.status()["progress"] is None, "no report yet"
+    st.heartbeat("worker", 0, 1, True, progress=Progress(step=100, metrics={"loss": 2.0}))
+    assert st.status()["progress"]["stepsPerSecond"] is None, "one sample has no rate"
+    clock.t += 10
+    st.heartbeat("worker", 1, 1, True, progress=Progress(step=120))
+    clock.t += 10
+    st.heartbeat("worker", 0, 1, True, progress=Progress(step=300, metrics={"loss": 0.5}, checkpoint_step=250))
+    progress = st.status(full=False)["progress"]
+    assert progress == {"step": 300, "stepsPerSecond": 10.0, "checkpointStep": 250, "metrics": {"loss": 0.5}}
+    assert st.status()["nodes"]["worker-1"]["progress"] == {"step": 120, "metrics": {}}
+    clock.t += 60  # reports older than the window no longer count towards the rate
+    st.heartbeat("worker", 0, 1, True, progress=Progress(step=310))
+    assert st.status()["progress"]["stepsPerSecond"] is None
+
+
+def test_after_a_restart_the_step_is_the_resumed_one_and_the_checkpoint_is_kept() -> None:
+    st, clock = make()
+    register_all(st)
+    st.cluster(1)
+    st.heartbeat("worker", 0, 1, True, progress=Progress(step=500, checkpoint_step=400))
+    st.finish("ps", 0, 1, 1, "killed")
+    clock.t += 2
+    register_all(st, 2)
+    st.cluster(2)
+    assert st.status()["progress"]["step"] == 500, "the last known step until a new report"
+    st.heartbeat("worker", 0, 1, True, progress=Progress(step=999))  # an old version's report
+    st.heartbeat("worker", 1, 2, True, progress=Progress(step=400))
+    progress = st.status()["progress"]
+    assert progress["step"] == 400 and progress["checkpointStep"] == 400 and progress["stepsPerSecond"] is None

@@ -387,6 +387,7 @@ JOB = {
         "phase": "Running", "reason": "FlinkJobRunning", "message": "the Flink job is RUNNING",
         "restartCount": 1, "attempt": 2, "flinkJobId": "a1b2c3", "taskManagers": 1,
         "roles": {"ps": {"desired": 1, "running": 1}, "worker": {"desired": 2, "running": 2, "failed": 0}},
+        "progress": {"step": 1200, "stepsPerSecond": 35.5, "checkpointStep": 1100},
         "conditions": [
             {"type": "Created", "status": "True", "reason": "Deployed", "message": "",
              "lastTransitionTime": "2026-01-01T00:00:00Z"},
@@ -404,6 +405,7 @@ def test_format_status() -> None:
     assert "Message:       the Flink job is RUNNING" in lines
     assert "Restarts:      1 of 3" in lines and "Attempt:       2" in lines and "Flink job:     a1b2c3" in lines
     assert "Code:          configmap/linear-code at /opt/tfflink/job" in lines
+    assert "Progress:      step 1200, 35.5 steps/s, checkpoint at step 1100" in lines
     roles = lines[lines.index("Roles:") + 1 : lines.index("Roles:") + 4]
     assert [r.split() for r in roles] == [["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"],
                                           ["worker", "2", "2", "0", "0"], ["ps", "1", "1", "0", "0"]]  # fmt: skip

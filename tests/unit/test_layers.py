@@ -22,7 +22,7 @@ ALLOWED = {
     "operator": {"spec", "lifecycle", "backends"},
 }
 # third-party modules that must stay at the edges
-ONLY_IN = {"kopf": {"operator"}, "tensorflow": {"runtime"}, "pyflink": {"runtime", "backends"}}
+ONLY_IN = {"kopf": {"operator"}, "tensorflow": {"runtime"}, "keras": {"runtime"}, "pyflink": {"runtime", "backends"}}
 
 
 def imports(path: Path) -> list[tuple[str, int]]:

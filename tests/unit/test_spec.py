@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import job_doc, tfflink
 from tfflink.spec import SpecError, load_job, parse_job
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_valid_job_defaults() -> None:
@@ -19,6 +22,14 @@ def test_valid_job_defaults() -> None:
     assert job.spec.slots_needed() == 2
 
 
+def test_chief_and_evaluator_each_get_a_slot_and_their_place_in_the_roles() -> None:
+    job = parse_job(job_doc(roles={"worker": {"replicas": 2}, "ps": {"replicas": 1}, "chief": {"replicas": 1},
+                                   "evaluator": {"replicas": 1}}))  # fmt: skip
+    assert job.spec.roles.sizes() == {"chief": 1, "worker": 2, "ps": 1, "evaluator": 1}
+    assert job.spec.slots_needed() == 6  # the AM's slot too
+    assert parse_job(job_doc()).spec.roles.sizes() == {"chief": 0, "worker": 1, "ps": 0, "evaluator": 0}
+
+
 BAD_JOBS = [
     ("worker replicas 0", job_doc(roles={"worker": {"replicas": 0}}), "spec.roles.worker.replicas: must be >= 1"),
     (
@@ -26,6 +37,12 @@ BAD_JOBS = [
         job_doc(roles={"worker": {"replicas": 1}, "ps": {"replicas": -2}}),
         "spec.roles.ps.replicas: must be >= 0",
     ),
+    (
+        "two chiefs",
+        job_doc(roles={"worker": {"replicas": 1}, "chief": {"replicas": 2}}),
+        "spec.roles.chief.replicas: must be <= 1",
+    ),
+    ("tensorboard without logDir", job_doc(tensorboard={}), "spec.tensorboard.logDir: required field is missing"),
     ("unknown mode", job_doc(mode="online"), "spec.mode: must be one of"),
     (
         "no entry",
@@ -127,3 +144,12 @@ def test_bad_entry_reported_before_flink_starts(
     assert r.returncode == 2
     assert message in r.stderr
     assert not (tmp_path / "wd").exists(), "nothing may be created for an invalid job"
+
+
+@pytest.mark.parametrize("role", ["chief", "ps", "evaluator"])
+def test_inference_mode_refuses_roles_beside_the_workers(role: str) -> None:
+    doc = yaml.safe_load((EXAMPLES / "inference" / "job.yaml").read_text())
+    doc["spec"]["roles"][role] = {"replicas": 1}
+    with pytest.raises(SpecError) as err:
+        parse_job(doc)
+    assert any(f"spec.roles.{role}.replicas: must be 0 in inference mode" in p for p in err.value.problems)

@@ -8,6 +8,7 @@ resubmission, under the same ``spec.failover`` budget and the same restart polic
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,9 +23,11 @@ from ..runtime.config import RuntimeConfig
 from ..runtime.log_echo import NodeNoise, printable
 from ..runtime.rendezvous import FileRendezvous, RendezvousError
 from ..spec import LoadedJob, Mode
+from ..spec.models import TF_ROLES
 from .flink_rest import FlinkRest, FlinkUnreachable
 from .local import LocalFlinkCluster, kill_tagged
 from .submit import submit
+from .tensorboard import TensorBoard
 
 POLL_SECONDS = 0.5
 PROGRESS_EVERY_SECONDS = 10.0
@@ -76,12 +79,15 @@ class LocalRunner:
         self.cluster: LocalFlinkCluster | None = None
         self.job_id: str | None = None
         self.started = time.monotonic()
+        self.tensorboard: TensorBoard | None = None
+        self._stopped = threading.Event()
 
     # -- public -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         """Run until Succeeded or Failed; always leaves no process of this run behind."""
         restarts: list[str] = []
+        self._start_tensorboard()
         try:
             while True:
                 attempt = self._attempt(restarts_done=len(restarts))
@@ -102,10 +108,12 @@ class LocalRunner:
                 time.sleep(decision.delay_seconds)
         finally:
             self._teardown()
+            self._stop_tensorboard()
 
     def close(self) -> None:
         """Stop everything now (Ctrl-C)."""
         self._teardown()
+        self._stop_tensorboard()
 
     # -- one submission ---------------------------------------------------------------------
 
@@ -181,8 +189,9 @@ class LocalRunner:
             except FlinkUnreachable as e:
                 return _Attempt("flink-failed", str(e), status)
             line = self._progress_line(status) if has_am else f"Flink job {state} (in-process SavedModel inference)"
+            # A new state shows at once; the step, which changes all the time, with the periodic line.
             if line != last_line or time.monotonic() - last_print > PROGRESS_EVERY_SECONDS:
-                self.out(printable(f"[{self._elapsed()}] {line}"))
+                self.out(printable(f"[{self._elapsed()}] {line}{progress_text(status.get('progress'))}"))
                 last_line, last_print = line, time.monotonic()
             root = rest.root_exception(job_id) if state in FLINK_FAILED else None
             end = classify(state, root_exception=root, am_phase=status.get("phase"),
@@ -196,7 +205,7 @@ class LocalRunner:
             return "Deploying: waiting for the AM"
         roles = " | ".join(
             f"{role}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            for role, counts in sorted(status.get("roles", {}).items(), reverse=True)
+            for role, counts in sorted(status.get("roles", {}).items(), key=lambda rc: _role_order(rc[0]))
         )
         return f"{status.get('phase')} (cluster v{status.get('clusterVersion')}, restarts {status.get('restarts')}) {roles}"
 
@@ -214,6 +223,21 @@ class LocalRunner:
             am_status=am_status,
             elapsed=time.monotonic() - self.started,
         )
+
+    # -- TensorBoard: one for the whole run, Flink restarts included --------------------------
+
+    def _start_tensorboard(self) -> None:
+        if self.spec.tensorboard is None or self.tensorboard is not None:
+            return
+        self.tensorboard = TensorBoard(self.loaded.resolve(self.spec.tensorboard.log_dir),
+                                       self.workdir / "tensorboard.log")  # fmt: skip
+        self.tensorboard.start()
+        self.tensorboard.announce_when_ready(self.out, self._stopped)
+
+    def _stop_tensorboard(self) -> None:
+        self._stopped.set()
+        if self.tensorboard is not None:
+            self.tensorboard.stop()
 
     # -- teardown ---------------------------------------------------------------------------
 
@@ -233,3 +257,23 @@ class LocalRunner:
             self.cluster.stop()
             self.cluster = None
         kill_tagged(self.run_id)
+
+
+def _role_order(role: str) -> int:
+    return TF_ROLES.index(role) if role in TF_ROLES else len(TF_ROLES)
+
+
+def progress_text(progress: object) -> str:
+    """' | step 120 (12.5 steps/s, checkpoint 100)' from the AM's progress ('' before any)."""
+    if not isinstance(progress, dict) or not isinstance(progress.get("step"), int):
+        return ""
+    details = []
+    rate = progress.get("stepsPerSecond")
+    if isinstance(rate, (int, float)):
+        details.append(f"{rate:.3g} steps/s")
+    if isinstance(progress.get("checkpointStep"), int):
+        details.append(f"checkpoint {progress['checkpointStep']}")
+    metrics = progress.get("metrics")
+    if isinstance(metrics, dict):
+        details += [f"{k} {v:.4g}" for k, v in list(metrics.items())[:4] if isinstance(v, (int, float))]
+    return f" | step {progress['step']}" + (f" ({', '.join(details)})" if details else "")

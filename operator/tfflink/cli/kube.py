@@ -52,7 +52,7 @@ from typing import Any
 
 from ..spec import SpecError, check_entry, load_job, parse_job
 from ..spec.crd import GROUP, PLURAL, VERSION
-from ..spec.models import API_VERSION, KIND, TFFlinkJob
+from ..spec.models import API_VERSION, KIND, TF_ROLES, TFFlinkJob
 
 log = logging.getLogger(__name__)
 
@@ -650,10 +650,15 @@ def format_status(obj: dict[str, Any]) -> str:
     for key, label in (("startTime", "Started"), ("completionTime", "Completed")):
         if st.get(key):
             lines.append(f"{label + ':':<15}{st[key]}")
+    progress = st.get("progress") or {}
+    if isinstance(progress, dict) and progress.get("step") is not None:
+        rate, ckpt = progress.get("stepsPerSecond"), progress.get("checkpointStep")
+        lines.append(f"Progress:      step {progress['step']}" + (f", {rate} steps/s" if rate is not None else "")
+                     + (f", checkpoint at step {ckpt}" if ckpt is not None else ""))  # fmt: skip
     roles = st.get("roles") or {}
     if roles:
         lines.append("Roles:")
-        order = sorted(roles, key=lambda r: (r != "worker", r))
+        order = sorted(roles, key=lambda r: TF_ROLES.index(r) if r in TF_ROLES else len(TF_ROLES))
         rows = [["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"]]
         rows += [[r] + [str((roles[r] or {}).get(k, 0)) for k in ("desired", "running", "succeeded", "failed")]
                  for r in order]  # fmt: skip
@@ -929,7 +934,7 @@ def add_commands(sub: Any) -> None:
     lg = sub.add_parser("logs", help="the TF nodes' lines ([worker-1] ...) of a TFFlinkJob's current attempt")
     lg.add_argument("name", help="TFFlinkJob name")
     _cluster_options(lg)
-    lg.add_argument("--role", choices=("worker", "ps"), help="only this role's nodes")
+    lg.add_argument("--role", choices=TF_ROLES, help="only this role's nodes")
     lg.add_argument("--index", type=int, metavar="N", help="only node N (of --role, or of every role)")
     lg.add_argument("-f", "--follow", action="store_true", help="keep streaming, across restarts, until the job ends")
     lg.set_defaults(fn=guarded(cmd_logs))

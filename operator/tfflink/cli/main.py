@@ -35,10 +35,11 @@ def _load(path: str) -> LoadedJob:
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = _load(args.job)
     job = loaded.job
-    roles = job.spec.roles
+    sizes = job.spec.roles.sizes()
+    extra = "".join(f", {sizes[r]} {r}" for r in ("chief", "evaluator") if sizes[r])
     print(
         f"{args.job}: valid TFFlinkJob {job.metadata.name!r} ({job.spec.mode.value}, "
-        f"{roles.worker.replicas} worker(s), {roles.ps.replicas} ps)"
+        f"{sizes['worker']} worker(s), {sizes['ps']} ps{extra})"
     )
     return EXIT_OK
 

@@ -20,7 +20,15 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ..spec.models import TFFlinkJobSpec
-from ..spec.status import Intent, PhaseName, RoleStatus, TFFlinkJobStatus, now_rfc3339, parse_rfc3339
+from ..spec.status import (
+    Intent,
+    PhaseName,
+    ProgressStatus,
+    RoleStatus,
+    TFFlinkJobStatus,
+    now_rfc3339,
+    parse_rfc3339,
+)
 from .outcome import EndKind, Outcome, classify
 from .policy import RestartPolicy
 from .states import Phase
@@ -60,6 +68,7 @@ class Observation:
     am_phase: str | None = None
     am_message: str = ""
     root_exception: str | None = None  # the failed Flink job's root exception text
+    progress: ProgressStatus | None = None  # from the AM's /status, when reachable and reported
 
     def end(self) -> Outcome | None:
         """How the submitted Flink job ended (None: it has not)."""
@@ -251,6 +260,7 @@ class _Planner:
             return
         end = obs.end()
         self.count_am_restarts(obs.am_restarts if end is None else end.restarts)
+        self.progress()
         failure = obs.failure
         if failure is None and end is not None and end.kind is not EndKind.SUCCEEDED:
             failure = Failure(END_REASONS[end.kind], end.reason, retryable=end.retryable)
@@ -278,6 +288,16 @@ class _Planner:
             self.plan.events.append(Event("Warning", "TFClusterRestarted",
                                           f"the AM restarted the TF cluster ({added} more, {total} in all)"))  # fmt: skip
 
+    def progress(self) -> None:
+        """The AM's latest progress; the last checkpoint step outlives an AM that has none yet
+        (a new attempt's AM starts without one, the checkpoint is still there)."""
+        new, old = self.obs.progress, self.st.progress
+        if new is None:
+            return
+        if new.checkpoint_step is None and old is not None:
+            new = new.model_copy(update={"checkpoint_step": old.checkpoint_step})
+        self.st.progress = new
+
     def deploying(self) -> None:
         obs, st = self.obs, self.st
         deadline = self.spec.kubernetes.startup_deadline_seconds
@@ -296,7 +316,7 @@ class _Planner:
 
     def roles(self) -> None:
         spec = self.spec
-        desired = {"worker": spec.roles.worker.replicas, "ps": spec.roles.ps.replicas}
+        desired = {r: n for r, n in spec.roles.sizes().items() if n or r in ("worker", "ps")}
         seen = self.obs.roles or {}
         self.st.roles = {
             role: RoleStatus(desired=count, **{k: v for k, v in seen.get(role, {}).items()

@@ -31,7 +31,7 @@ from ..lifecycle.outcome import FLINK_FAILED
 from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
 from ..spec.loader import format_errors
 from ..spec.models import TFFlinkJob
-from ..spec.status import TFFlinkJobStatus, now_rfc3339
+from ..spec.status import ProgressStatus, TFFlinkJobStatus, now_rfc3339
 from .config import OperatorConfig
 from .metrics import Metrics
 
@@ -97,6 +97,7 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
     return dataclasses.replace(
         obs, flink_job_id=job_id, flink_state=state, root_exception=root, am_restarts=am_restarts, roles=roles,
         am_phase=phase if isinstance(phase, str) else None, am_message=str(am.get("message") or "")[:2000],
+        progress=ProgressStatus.from_am(am.get("progress")),
     )  # fmt: skip
 
 

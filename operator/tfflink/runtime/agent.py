@@ -30,6 +30,7 @@ from .am_state import CONTINUE, RESTART, STOP
 from .config import RuntimeConfig
 from .log_echo import echo, printable
 from .node_main import NODE_ENV
+from .progress import ProgressFile
 from .rendezvous import open_rendezvous
 
 MAX_BUFFERED_LINES = 5000
@@ -105,6 +106,8 @@ class NodeProcess:
         self.beat_file = Path(node["beat_file"])
         self.error_file.unlink(missing_ok=True)
         self.beat_file.touch()
+        Path(node["progress_file"]).unlink(missing_ok=True)  # a restarted node reports afresh
+        self.progress = ProgressFile(Path(node["progress_file"]))
         child_env = dict(os.environ)
         child_env.update(env)
         child_env[NODE_ENV] = json.dumps(node)
@@ -284,12 +287,15 @@ class NodeAgent:
                     return None
             time.sleep(0.1)
 
-    def _beat(self, running: bool) -> dict[str, Any]:
-        """One heartbeat; buffered log lines go in as many calls as the AM's body limit needs."""
+    def _beat(self, running: bool, child: NodeProcess | None = None) -> dict[str, Any]:
+        """One heartbeat; buffered log lines go in as many calls as the AM's body limit needs,
+        the child's new progress report (if any) with the first."""
         lines = [self.logs.popleft() for _ in range(len(self.logs))]
+        progress = child.progress.take() if child is not None else None
         reply: dict[str, Any] = {}
         for batch in log_batches(lines):
-            got = self._ask("heartbeat", self.role, self.index, self.version, running, batch)
+            got = self._ask("heartbeat", self.role, self.index, self.version, running, batch, progress)
+            progress = None
             if not reply or reply.get("action") == CONTINUE:
                 reply = got  # the first restart/stop wins
         return reply
@@ -305,12 +311,14 @@ class NodeAgent:
             "version": self.version,
             "properties": spec.properties,
             "checkpoint_dir": self.cfg.resolve(spec.checkpoint_dir) if spec.checkpoint_dir else None,
+            "tensorboard_dir": self.cfg.resolve(spec.tensorboard.log_dir) if spec.tensorboard else None,
             "job_name": self.cfg.name,
             "entry_path": self.cfg.entry_path,
             "entry_module": spec.entry.module,
             "function": spec.entry.function,
             "error_file": str(self.workdir / "error"),
             "beat_file": str(self.workdir / "beat"),
+            "progress_file": str(self.workdir / "progress"),
             "beat_interval": min(self.interval, 1.0),
             **self.data_node,
         }
@@ -320,7 +328,7 @@ class NodeAgent:
                 if child.beat_age() > self.timeout:
                     child.kill(grace=0.5)
                     return self._report(child, error=f"stopped heartbeating for {self.timeout:.0f}s (hung)")
-                if self._follow(self._beat(running=True)) == RESTART:
+                if self._follow(self._beat(running=True, child=child)) == RESTART:
                     child.kill()
                     return
                 try:
@@ -342,7 +350,7 @@ class NodeAgent:
         code, err = child.outcome()
         if error:
             code, err = code or 1, error
-        self._beat(running=False)  # flush the last log lines before the verdict
+        self._beat(running=False, child=child)  # flush the last log lines and report before the verdict
         if self._follow(self._ask("finish", self.role, self.index, self.version, code, err)) == RESTART:
             return
         while True:  # finished early (or succeeded): wait for the rest of the cluster

@@ -33,7 +33,7 @@ class TFJobFailed(RuntimeError):
 def new_state(cfg: RuntimeConfig) -> ClusterState:
     spec = cfg.spec
     return ClusterState(
-        roles={"worker": spec.roles.worker.replicas, "ps": spec.roles.ps.replicas},
+        roles=spec.roles.sizes(),
         policy=RestartPolicy.from_spec(spec.failover),
         heartbeat_timeout=spec.failover.heartbeat_timeout_seconds,
         registration_timeout=spec.failover.registration_timeout_seconds,

@@ -5,7 +5,7 @@ operator, ``curl``) can talk to it, and it needs no dependency in the runtime im
 
     POST /register   {role, index, address, version?}   -> {action, version}
     GET  /cluster?version=V                               -> {action, version, ready, cluster}
-    POST /heartbeat  {role, index, version, running, logs} -> {action, version}
+    POST /heartbeat  {role, index, version, running, logs, progress?} -> {action, version}
     POST /finish     {role, index, version, exitCode, error} -> {action, version}
     GET  /status                                          -> phase, roles, restarts, ...
     GET  /logs?after=N                                    -> {lines, next}
@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from .am_state import AddressConflict, ClusterState
+from .progress import Progress, parse_progress
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,16 @@ def _logs(body: dict[str, Any]) -> list[str]:
     if not isinstance(v, list) or len(v) > MAX_LOG_LINES_PER_CALL or not all(isinstance(x, str) for x in v):
         raise BadRequest(400, f"logs: must be a list of at most {MAX_LOG_LINES_PER_CALL} strings")
     return v
+
+
+def _progress(body: dict[str, Any]) -> Progress | None:
+    v = body.get("progress")
+    if v is None:
+        return None
+    try:
+        return parse_progress(v)
+    except ValueError as e:
+        raise BadRequest(400, f"progress: {e}") from None
 
 
 def _query_int(query: str, key: str) -> int:
@@ -259,7 +270,8 @@ class _Handler(BaseHTTPRequestHandler):
             running = body.get("running", False)
             if not isinstance(running, bool):
                 raise BadRequest(400, "running: must be true or false")
-            self._reply(200, st.heartbeat(role, index, _int(body, "version"), running, _logs(body)))
+            version, logs, progress = _int(body, "version"), _logs(body), _progress(body)
+            self._reply(200, st.heartbeat(role, index, version, running, logs, progress))
         else:
             code = _int(body, "exitCode", -(2**31), MAX_INT)
             self._reply(
@@ -404,10 +416,13 @@ class AMClient:
     def cluster(self, version: int) -> dict[str, Any]:
         return self._call(f"/cluster?version={version}")
 
-    def heartbeat(self, role: str, index: int, version: int, running: bool, logs: list[str]) -> dict[str, Any]:
-        return self._call(
-            "/heartbeat", {"role": role, "index": index, "version": version, "running": running, "logs": logs}
-        )
+    def heartbeat(
+        self, role: str, index: int, version: int, running: bool, logs: list[str], progress: Progress | None = None
+    ) -> dict[str, Any]:
+        body = {"role": role, "index": index, "version": version, "running": running, "logs": logs}
+        if progress is not None:
+            body["progress"] = progress.to_wire()
+        return self._call("/heartbeat", body)
 
     def finish(self, role: str, index: int, version: int, exit_code: int, error: str) -> dict[str, Any]:
         return self._call(

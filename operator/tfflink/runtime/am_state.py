@@ -9,7 +9,12 @@ Rules:
 - A node that fails (non-zero exit, lost heartbeat) ends the version: the restart policy
   either bumps the version (every node is told to restart) or fails the job.
 - A node of an older version is told to restart into the current one, never to wait.
-- Batch: when every worker has succeeded, the job has succeeded and the ps are told to stop.
+- Batch, as TF has it: with a chief, the chief's success is the job's; without one, every
+  worker's. Then the nodes still running (workers, ps, evaluator) are told to stop.
+- The evaluator is no part of the training cluster: it registers like any node, but the
+  cluster spec handed out (TF_CONFIG's) lists only chief, worker and ps.
+- Progress: the latest report per node; the job's step is the highest of the current
+  version, its rate the step's growth over the last ``RATE_WINDOW`` seconds of reports.
 - A node's address is fixed once it registered for a version: only a new cluster version
   (every node registers again) can change it, so no caller can reroute the cluster.
 - Everything kept is bounded: log lines (count, length, total size), errors, reasons; log
@@ -29,12 +34,16 @@ from typing import Any
 
 from ..lifecycle import Phase, RestartPolicy, RoleState
 from .log_echo import printable
+from .progress import Progress
 
 CONTINUE, RESTART, STOP = "continue", "restart", "stop"
 MAX_LOG_LINES = 20000
 MAX_LOG_BYTES = 8 << 20  # all kept log lines together (oldest dropped first)
 MAX_ERROR_CHARS = 2000  # a node's error, a restart reason, the phase message
 PUBLIC_REASONS = 10  # restart reasons in the unauthenticated /status (the latest)
+RATE_WINDOW = 30.0  # seconds of step reports the steps/second rate is measured over
+MAX_SAMPLES = 256  # (time, step) samples kept for that rate
+OUTSIDE_CLUSTER = ("evaluator",)  # roles TF_CONFIG's cluster does not list
 
 
 class AddressConflict(Exception):
@@ -51,6 +60,7 @@ class Node:
     state: RoleState = RoleState.PENDING
     last_seen: float = 0.0
     error: str = ""
+    progress: Progress | None = None
 
     @property
     def name(self) -> str:
@@ -75,6 +85,9 @@ class ClusterState:
     logs: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     log_seq: int = 0
     log_bytes: int = 0
+    step: int | None = None  # the job's latest step (kept through a restart until a new report)
+    checkpoint_step: int | None = None  # the highest checkpoint step any node reported, ever
+    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -124,9 +137,15 @@ class ClusterState:
             return {"action": CONTINUE, "version": self.version, "ready": True, "cluster": self.tf_cluster()}
 
     def heartbeat(
-        self, role: str, index: int, version: int, running: bool, logs: list[str] | None = None
+        self,
+        role: str,
+        index: int,
+        version: int,
+        running: bool,
+        logs: list[str] | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
-        """Liveness plus log lines; the answer tells the node to go on, restart or stop."""
+        """Liveness, log lines and progress; the answer tells the node to go on, restart or stop."""
         with self._lock:
             node = self.nodes.get(f"{role}-{index}")
             if node is not None:  # lines of a node of an older version still count
@@ -139,6 +158,8 @@ class ClusterState:
             node.last_seen = self.clock()
             if running and node.state is RoleState.REGISTERED:
                 node.state = RoleState.RUNNING
+            if progress is not None:
+                self._progress(node, progress)
             return {"action": CONTINUE, "version": self.version}
 
     def finish(self, role: str, index: int, version: int, exit_code: int, error: str = "") -> dict[str, Any]:
@@ -154,8 +175,9 @@ class ClusterState:
                 return {"action": STOP, "version": self.version}
             if exit_code == 0:
                 node.state = RoleState.SUCCEEDED
-                if all(n.state is RoleState.SUCCEEDED for n in self.nodes.values() if n.role == "worker"):
-                    self.phase, self.message = Phase.SUCCEEDED, "all workers succeeded"
+                ended = self._training_ended()
+                if ended:
+                    self.phase, self.message = Phase.SUCCEEDED, ended
             else:
                 node.state, node.error = RoleState.FAILED, error or f"exit code {exit_code}"
                 self._fail_version(f"{node.name} failed: {node.error}")
@@ -190,6 +212,30 @@ class ClusterState:
                 return False
             return not any(n.state in (RoleState.REGISTERED, RoleState.RUNNING) for n in self.nodes.values())
 
+    def _training_ended(self) -> str:
+        """Why the job succeeded ("" while it has not): the chief's end, else every worker's."""
+        if self.roles.get("chief"):
+            return "the chief succeeded" if self.nodes["chief-0"].state is RoleState.SUCCEEDED else ""
+        workers = [n for n in self.nodes.values() if n.role == "worker"]
+        return "all workers succeeded" if all(n.state is RoleState.SUCCEEDED for n in workers) else ""
+
+    def _progress(self, node: Node, progress: Progress) -> None:
+        node.progress = progress
+        if progress.checkpoint_step is not None:
+            self.checkpoint_step = max(self.checkpoint_step or 0, progress.checkpoint_step)
+        self.step = max(n.progress.step for n in self.nodes.values() if n.progress is not None)
+        self.samples.append((self.clock(), self.step))
+
+    def _steps_per_second(self) -> float | None:
+        """The job step's growth per second over the last RATE_WINDOW seconds (or MAX_SAMPLES
+        reports, if fewer); None: unknown."""
+        now = self.clock()
+        recent = [(t, step) for t, step in self.samples if now - t <= RATE_WINDOW]
+        if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
+            return None
+        (t0, s0), (t1, s1) = recent[0], recent[-1]
+        return max(0.0, (s1 - s0) / (t1 - t0))
+
     def _add_log(self, line: str) -> None:
         if len(self.logs) == self.logs.maxlen:
             self.log_bytes -= len(self.logs[0][1])
@@ -212,14 +258,15 @@ class ClusterState:
         self.version_started = self.clock()
         self.restart_at = self.version_started + decision.delay_seconds
         self.nodes = self._fresh_nodes()
+        self.samples.clear()  # a restarted cluster resumes from a checkpoint: a new rate
 
     # -- observation ------------------------------------------------------------------------
 
     def tf_cluster(self) -> dict[str, list[str]]:
-        """role -> addresses ordered by index, as TF's ClusterSpec wants."""
+        """role -> addresses ordered by index, as TF's ClusterSpec wants (no evaluator)."""
         out: dict[str, list[str]] = {}
         for role, n in self.roles.items():
-            if n:
+            if n and role not in OUTSIDE_CLUSTER:
                 out[role] = [self.nodes[f"{role}-{i}"].address for i in range(n)]
         return out
 
@@ -242,13 +289,29 @@ class ClusterState:
                 "restartReasons": list(self.restart_reasons),
                 "roles": roles,
                 "message": self.message,
+                "progress": self._job_progress(),
             }
             if full:
-                out["nodes"] = {n.name: {"state": n.state.value, "address": n.address, "error": n.error}
+                out["nodes"] = {n.name: {"state": n.state.value, "address": n.address, "error": n.error,
+                                         "progress": n.progress.to_wire() if n.progress else None}
                                 for n in self.nodes.values()}  # fmt: skip
             else:
                 out["restartReasons"] = [r[:500] for r in self.restart_reasons[-PUBLIC_REASONS:]]
             return out
+
+    def _job_progress(self) -> dict[str, Any] | None:
+        """Step, rate, last checkpoint and the metrics of the first node (chief, worker 0, ...)
+        that reported; None before any report."""
+        if self.step is None:
+            return None
+        rate = self._steps_per_second()
+        first = next((n.progress for n in self.nodes.values() if n.progress is not None), None)
+        return {
+            "step": self.step,
+            "stepsPerSecond": None if rate is None else round(rate, 3),
+            "checkpointStep": self.checkpoint_step,
+            "metrics": dict(first.metrics) if first else {},
+        }
 
     def logs_after(self, seq: int, limit: int = 2000, max_chars: int = 2 << 20) -> dict[str, Any]:
         """Log lines with a sequence number above ``seq`` (at most ``limit`` lines, ~``max_chars``)."""

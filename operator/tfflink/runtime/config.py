@@ -9,12 +9,12 @@ submitted can drive the job (see the README's Security section).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..spec import LoadedJob, TFFlinkJob, TFFlinkJobSpec, parse_job
+from ..spec.loader import resolve_path
 
 
 def new_token() -> str:
@@ -59,9 +59,7 @@ class RuntimeConfig:
 
     def resolve(self, path: str) -> str:
         """``path`` made absolute against the job file's directory; URIs (gs://, s3://) untouched."""
-        if "://" in path or os.path.isabs(path) or not self.base_dir:
-            return path
-        return os.path.normpath(os.path.join(self.base_dir, path))
+        return resolve_path(self.base_dir, path)
 
     @property
     def resource(self) -> TFFlinkJob:

@@ -6,7 +6,12 @@ written for it runs unchanged; nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from .progress import Progress, parse_progress, write_progress
 
 
 class TFContext:
@@ -17,7 +22,7 @@ class TFContext:
         self._bridge: Any = None
 
     def get_role_name(self) -> str:
-        """'worker' or 'ps'."""
+        """'chief', 'worker', 'ps' or 'evaluator' (TF_CONFIG's task type)."""
         return str(self._node["role"])
 
     def get_index(self) -> int:
@@ -25,7 +30,10 @@ class TFContext:
         return int(self._node["index"])
 
     def get_tf_cluster(self) -> dict[str, list[str]]:
-        """role -> ["host:port", ...] ordered by index, ready for ``tf.train.ClusterSpec``."""
+        """role -> ["host:port", ...] ordered by index, ready for ``tf.train.ClusterSpec``.
+
+        As in TF_CONFIG, the evaluator is not listed: it is no part of the training cluster.
+        """
         return {k: list(v) for k, v in self._node["cluster"].items()}
 
     def get_property(self, key: str, default: str | None = None) -> str | None:
@@ -40,6 +48,10 @@ class TFContext:
         """The job's ``spec.checkpointDir`` (shared by every node and every restart)."""
         return self._node.get("checkpoint_dir")
 
+    def get_tensorboard_dir(self) -> str | None:
+        """The job's ``spec.tensorboard.logDir``: write ``tf.summary`` files here."""
+        return self._node.get("tensorboard_dir")
+
     def get_cluster_version(self) -> int:
         """Increases by one with every full restart of the TF cluster."""
         return int(self._node["version"])
@@ -48,8 +60,45 @@ class TFContext:
         return str(self._node["job_name"])
 
     def is_chief(self) -> bool:
-        """Worker 0 is the chief: it writes checkpoints and exports models."""
+        """The chief writes checkpoints and exports models: the chief role if the job has
+        one, else worker 0 (TF's rule)."""
+        if "chief" in self._node["cluster"]:
+            return self.get_role_name() == "chief"
         return self.get_role_name() == "worker" and self.get_index() == 0
+
+    def is_evaluator(self) -> bool:
+        return self.get_role_name() == "evaluator"
+
+    def report(self, step: int, *, checkpoint_step: int | None = None, **metrics: float) -> None:
+        """Tell the AM how far training is: ``step``, the last checkpoint's step, a few metrics
+        (at most 16, e.g. ``loss=0.3``). The AM keeps the latest report of each node and shows
+        the job's step and steps/second (``tfflink run``, ``kubectl get tfj``).
+
+        Cheap (one small file write; the node's agent sends it with its next heartbeat), but
+        only the latest report counts: calling it every few hundred milliseconds is plenty.
+        Raises ValueError for a step that is not a non-negative integer, or a metric that is
+        not a finite number under a plain name.
+        """
+        self.report_metrics(step, metrics, checkpoint_step=checkpoint_step)
+
+    def report_metrics(self, step: int, metrics: Mapping[str, float], checkpoint_step: int | None = None) -> None:
+        """:meth:`report` with the metrics as one mapping (names that are not identifiers)."""
+        try:
+            wire: dict[str, Any] = {
+                "step": operator.index(step),  # numpy and TF integer scalars too
+                "metrics": {str(k): float(v) for k, v in dict(metrics).items()},
+            }
+            if checkpoint_step is not None:
+                wire["checkpointStep"] = operator.index(checkpoint_step)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"context.report: step, checkpoint_step must be integers, metrics numbers ({e})") from None
+        try:
+            progress: Progress = parse_progress(wire)
+        except ValueError as e:
+            raise ValueError(f"context.report: {e}") from None
+        path = self._node.get("progress_file")
+        if path:
+            write_progress(Path(path), progress)
 
     def tf_config(self) -> dict[str, Any]:
         """The standard TF_CONFIG dict (also set in the environment)."""

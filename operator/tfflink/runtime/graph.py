@@ -1,4 +1,5 @@
-"""The Flink job graph of a TF cluster: AM (parallelism 1), ps (#ps) and workers (#workers).
+"""The Flink job graph of a TF cluster: AM (parallelism 1) and one operator per TF role
+(chief, worker, ps, evaluator), each of parallelism = the role's node count.
 
 Each role is a bounded source feeding a map whose parallelism is the role's node count; the
 map's subtask index is the node's index. The source runs with parallelism 1 and rebalances,
@@ -115,11 +116,17 @@ def add_file_sink(results: DataStream, cfg: RuntimeConfig, parallelism: int, gro
     return written
 
 
-def add_tf_cluster(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> dict[str, DataStream]:
-    """Add the AM, ps and worker operators to ``env``; returns each role's result stream."""
-    spec = cfg.spec
-    sizes = {AM: 1, PS: spec.roles.ps.replicas, WORKER: spec.roles.worker.replicas}
-    streams = {role: role_stream(env, cfg, role, n) for role, n in sizes.items() if n > 0}
-    for role, stream in streams.items():
-        stream.print().name(f"{role}-result").set_parallelism(sizes[role]).slot_sharing_group(role)
-    return streams
+def add_tf_cluster(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
+    """Batch mode: the AM and every TF role, workers included, as role-sized source operators."""
+    add_source_roles(env, cfg, with_workers=True)
+
+
+def add_source_roles(env: StreamExecutionEnvironment, cfg: RuntimeConfig, *, with_workers: bool) -> None:
+    """The AM and the TF roles that read no rows from Flink (chief, ps, evaluator; the workers
+    too in batch mode), each a source operator of its own, its results printed."""
+    sizes = {AM: 1, **cfg.spec.roles.sizes()}
+    if not with_workers:
+        del sizes[WORKER]  # stream mode: the workers consume the input stream instead
+    for role, n in sizes.items():
+        if n > 0:
+            role_stream(env, cfg, role, n).print().name(f"{role}-result").set_parallelism(n).slot_sharing_group(role)

@@ -480,16 +480,14 @@ class StreamWorkerFunction(EndAwareFunction):
 
 
 def add_stream_cluster(env: StreamExecutionEnvironment, cfg: Any) -> None:
-    """Stream mode: AM and ps as in batch mode; workers consume ``spec.input`` (p = workers),
-    on the JVM data plane where the job allows it (jvm_plane.uses_jvm), else PyFlink's."""
-    from .graph import AM, PS, WORKER, role_stream
+    """Stream mode: the AM and the other roles as in batch mode; workers consume ``spec.input``
+    (p = workers), on the JVM data plane where the job allows it (jvm_plane.uses_jvm), else PyFlink's."""
+    from .graph import WORKER, add_source_roles
     from .jvm_plane import add_jvm_stream_workers, uses_jvm
 
     spec = cfg.spec
     assert spec.input is not None
-    for role, n in ((AM, 1), (PS, spec.roles.ps.replicas)):
-        if n:
-            role_stream(env, cfg, role, n).print().name(f"{role}-result").set_parallelism(n).slot_sharing_group(role)
+    add_source_roles(env, cfg, with_workers=False)
     if uses_jvm(spec):
         add_jvm_stream_workers(env, cfg)
         return

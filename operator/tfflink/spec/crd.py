@@ -68,8 +68,16 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
             "message": "mode inference needs savedModel, input and output",
         },
         {
+            "rule": "self.mode != 'inference' || !has(self.roles.chief) || self.roles.chief.replicas == 0",
+            "message": "roles.chief.replicas must be 0 in inference mode",
+        },
+        {
             "rule": "self.mode != 'inference' || !has(self.roles.ps) || self.roles.ps.replicas == 0",
             "message": "roles.ps.replicas must be 0 in inference mode",
+        },
+        {
+            "rule": "self.mode != 'inference' || !has(self.roles.evaluator) || self.roles.evaluator.replicas == 0",
+            "message": "roles.evaluator.replicas must be 0 in inference mode",
         },
         {
             "rule": "self.mode != 'stream' || has(self.input)",
@@ -93,6 +101,11 @@ PRINTER_COLUMNS = [
     {"name": "Workers", "type": "integer", "jsonPath": ".spec.roles.worker.replicas"},
     {"name": "PS", "type": "integer", "jsonPath": ".spec.roles.ps.replicas"},
     {"name": "Restarts", "type": "integer", "jsonPath": ".status.restartCount"},
+    {"name": "Step", "type": "integer", "jsonPath": ".status.progress.step"},
+    {"name": "Steps/s", "type": "number", "jsonPath": ".status.progress.stepsPerSecond"},
+    {"name": "Checkpoint", "type": "integer", "jsonPath": ".status.progress.checkpointStep", "priority": 1},
+    {"name": "Chief", "type": "integer", "jsonPath": ".spec.roles.chief.replicas", "priority": 1},
+    {"name": "Evaluator", "type": "integer", "jsonPath": ".spec.roles.evaluator.replicas", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -86,6 +86,13 @@ def parse_job(data: Any, source: str = "<job>") -> TFFlinkJob:
         raise SpecError(source, format_errors(err)) from None
 
 
+def resolve_path(base_dir: str | None, path: str) -> str:
+    """``path`` made absolute against the job file's directory; URIs (gs://, s3://) untouched."""
+    if "://" in path or os.path.isabs(path) or not base_dir:
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
 @dataclass(frozen=True)
 class LoadedJob:
     """A validated job and the directory its relative paths are resolved against."""
@@ -93,6 +100,10 @@ class LoadedJob:
     job: TFFlinkJob
     path: Path
     base_dir: Path
+
+    def resolve(self, path: str) -> str:
+        """A path of the job (checkpointDir, logDir, ...) as the nodes see it."""
+        return resolve_path(str(self.base_dir), path)
 
     def entry_file(self) -> Path | None:
         """The entry's .py file as an absolute path (None for a module entry)."""

@@ -103,11 +103,42 @@ class WorkerRoleSpec(RoleSpec):
     replicas: int = Field(1, ge=1, le=512, description="Number of worker nodes.")
 
 
-class Roles(_Model):
-    """The TF roles of the job: workers compute, ps hold the parameters."""
+class SingleRoleSpec(RoleSpec):
+    """A role of at most one node (chief, evaluator); absent means none."""
 
+    replicas: int = Field(0, ge=0, le=1, description="0 or 1 node.")
+
+
+# The TF task types tfflink runs, in the order TF_CONFIG and the status list them.
+TF_ROLES = ("chief", "worker", "ps", "evaluator")
+
+
+class Roles(_Model):
+    """The TF roles of the job, as TF_CONFIG names them.
+
+    Workers compute, ps hold the parameters, the chief coordinates (ParameterServerStrategy's
+    ClusterCoordinator, MultiWorkerMirroredStrategy's checkpoint writer) and its end ends the
+    job, the evaluator evaluates checkpoints beside training (outside the training cluster).
+    """
+
+    chief: SingleRoleSpec = Field(
+        default_factory=SingleRoleSpec,
+        description="The chief (0 or 1): with one, its end ends the job and the other roles are stopped.",
+    )
     worker: WorkerRoleSpec = Field(description="Workers (at least one).")
     ps: RoleSpec = Field(default_factory=lambda: RoleSpec(replicas=0), description="Parameter servers.")
+    evaluator: SingleRoleSpec = Field(
+        default_factory=SingleRoleSpec,
+        description="A sidecar evaluator (0 or 1): it reads checkpoints and is not in the training cluster.",
+    )
+
+    def specs(self) -> dict[str, RoleSpec]:
+        """Every TF role by name, in TF_ROLES order (roles of 0 nodes included)."""
+        return {role: getattr(self, role) for role in TF_ROLES}
+
+    def sizes(self) -> dict[str, int]:
+        """Role -> node count, in TF_ROLES order: the AM's roster and each operator's parallelism."""
+        return {role: spec.replicas for role, spec in self.specs().items()}
 
 
 class Resources(_Model):
@@ -124,7 +155,7 @@ class FlinkSpec(_Model):
         None,
         ge=1,
         le=1024,
-        description="Slots per TaskManager; default: enough for AM + ps + workers in one TaskManager.",
+        description="Slots per TaskManager; default: enough for the AM and every TF node in one TaskManager.",
     )
     job_manager: Resources = Field(default_factory=Resources)
     task_manager: Resources = Field(default_factory=lambda: Resources(memory="2g", cpu=0.25))
@@ -147,6 +178,15 @@ class FlinkSpec(_Model):
         if size > MAX_FLINK_CONFIGURATION_BYTES:
             raise ValueError(f"{size} bytes in all, over the limit of {MAX_FLINK_CONFIGURATION_BYTES}")
         return conf
+
+
+class TensorBoardSpec(_Model):
+    """TensorBoard over the job's summaries (``tfflink run`` starts one on a loopback port)."""
+
+    log_dir: str = Field(
+        min_length=1,
+        description="Where the TF nodes write summaries (context.get_tensorboard_dir); relative to the job file.",
+    )
 
 
 class Backoff(_Model):
@@ -205,6 +245,7 @@ class TFFlinkJobSpec(_Model):
         min_length=1,
         description="Where TF writes checkpoints (context.get_checkpoint_dir); relative to the job file.",
     )
+    tensorboard: TensorBoardSpec | None = Field(None, description="TensorBoard over the job's summaries.")
     flink: FlinkSpec = Field(default_factory=FlinkSpec)
     failover: FailoverSpec = Field(default_factory=FailoverSpec)
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
@@ -230,8 +271,9 @@ class TFFlinkJobSpec(_Model):
             for name, value in (("savedModel", self.saved_model), ("input", self.input), ("output", self.output)):
                 if value is None:
                     raise ValueError(f"{name}: required field is missing (mode: inference)")
-            if self.roles.ps.replicas:
-                raise ValueError("roles.ps.replicas: must be 0 in inference mode (the model is in-process)")
+            for role in ("chief", "ps", "evaluator"):
+                if self.roles.sizes()[role]:
+                    raise ValueError(f"roles.{role}.replicas: must be 0 in inference mode (the model is in-process)")
             assert self.input is not None
             if self.input.process is not None and self.input.process.batch:
                 raise ValueError("input.process.batch: only in stream mode (it runs inside the TF workers)")
@@ -243,13 +285,13 @@ class TFFlinkJobSpec(_Model):
         return self
 
     def slots_needed(self) -> int:
-        """One slot per TF node plus one for the AM: every role runs at once.
+        """One slot per TF node of every role plus one for the AM: every role runs at once.
 
         Inference mode runs no TF cluster: one slot per scoring subtask (worker replicas).
         """
         if self.mode is Mode.INFERENCE:
             return self.roles.worker.replicas
-        return 1 + self.roles.ps.replicas + self.roles.worker.replicas
+        return 1 + sum(self.roles.sizes().values())
 
     def task_manager_shape(self) -> tuple[int, int]:
         """(TaskManagers, slots each) of a session cluster with every slot this job needs."""

@@ -8,6 +8,7 @@ session cluster.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -50,6 +51,35 @@ class RoleStatus(_Model):
     failed: int = Field(0, ge=0, description="Nodes that failed in this cluster attempt.")
 
 
+MAX_STEP = 2**62
+
+
+def _count(value: object) -> int | None:
+    return value if type(value) is int and 0 <= value <= MAX_STEP else None
+
+
+class ProgressStatus(_Model):
+    """How far training is, as the TF nodes last reported it (``context.report``)."""
+
+    step: int | None = Field(None, ge=0, description="The job's latest training step (the highest any node reported).")
+    steps_per_second: float | None = Field(None, ge=0, description="Steps per second over the last 30 seconds.")
+    checkpoint_step: int | None = Field(None, ge=0, description="Step of the last checkpoint a node reported.")
+
+    @classmethod
+    def from_am(cls, value: object) -> ProgressStatus | None:
+        """The AM's ``/status`` ``progress``, type-checked field by field (None when absent or
+        not an object; a field of the wrong type is dropped): the AM's answer is not trusted."""
+        if not isinstance(value, dict):
+            return None
+        rate = value.get("stepsPerSecond")
+        ok_rate = isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate) and rate >= 0
+        return cls(
+            step=_count(value.get("step")),
+            steps_per_second=round(float(rate), 3) if ok_rate else None,  # type: ignore[arg-type]
+            checkpoint_step=_count(value.get("checkpointStep")),
+        )
+
+
 class Intent(_Model):
     """What the operator is about to do; written before it does it."""
 
@@ -76,6 +106,7 @@ class TFFlinkJobStatus(_Model):
     flink_job_id: str | None = Field(None, description="Id of the Flink job in the current cluster.")
     task_managers: int = Field(0, ge=0, description="TaskManagers of the current cluster.")
     roles: dict[str, RoleStatus] = Field(default_factory=dict, description="Per-role node counts.")
+    progress: ProgressStatus | None = Field(None, description="Training progress the TF nodes reported.")
     start_time: str | None = Field(
         None, json_schema_extra={"format": "date-time"}, description="When the job (or its resume) started."
     )

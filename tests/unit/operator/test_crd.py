@@ -39,7 +39,9 @@ def test_crd_identity_status_subresource_and_printer_columns() -> None:
     cols = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert cols == {"Phase": ".status.phase", "Workers": ".spec.roles.worker.replicas",
                     "PS": ".spec.roles.ps.replicas", "Restarts": ".status.restartCount",
-                    "Age": ".metadata.creationTimestamp"}  # fmt: skip
+                    "Step": ".status.progress.step", "Steps/s": ".status.progress.stepsPerSecond",
+                    "Checkpoint": ".status.progress.checkpointStep", "Chief": ".spec.roles.chief.replicas",
+                    "Evaluator": ".spec.roles.evaluator.replicas", "Age": ".metadata.creationTimestamp"}  # fmt: skip
 
 
 def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -106,6 +108,8 @@ BAD = {
     "zero workers": ("spec.roles.worker.replicas", 0),
     "negative ps": ("spec.roles.ps.replicas", -1),
     "too many workers": ("spec.roles.worker.replicas", 513),
+    "two chiefs": ("spec.roles.chief.replicas", 2),
+    "two evaluators": ("spec.roles.evaluator.replicas", 2),
     "workers not a number": ("spec.roles.worker.replicas", "two"),
     "unknown mode": ("spec.mode", "online"),
     "unknown failover policy": ("spec.failover.policy", "RestartOne"),

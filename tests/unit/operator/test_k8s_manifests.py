@@ -93,6 +93,19 @@ def test_taskmanager_is_sized_for_flink_plus_the_tf_nodes_it_hosts() -> None:
     }
 
 
+def test_taskmanagers_count_and_size_the_chief_and_evaluator_too() -> None:
+    """chief (2g) + 2 workers + evaluator, 2 slots per TaskManager: 5 slots with the AM's, so
+    3 TaskManagers, each sized for the chief and one more node."""
+    ref = job_ref(roles={"chief": {"replicas": 1, "resources": {"cpu": 1.0, "memory": "2g"}},
+                         "worker": {"replicas": 2, "resources": {"cpu": 0.5, "memory": "1g"}},
+                         "evaluator": {"replicas": 1, "resources": {"cpu": 0.5, "memory": "1g"}}},
+                  flink={"taskSlots": 2, "taskManager": {"memory": "2g", "cpu": 0.5}})  # fmt: skip
+    dep = m.taskmanager_deployment(ref, 1)
+    assert dep["spec"]["replicas"] == 3
+    requests = dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    assert requests == {"cpu": "2", "memory": "5120Mi"}
+
+
 def test_default_sizes_fit_a_two_cpu_node() -> None:
     """examples/add's shape (3 workers + 2 ps) with the defaults: JobManager + TaskManager +
     submitter request well under 2 CPUs."""

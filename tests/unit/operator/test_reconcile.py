@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ from op_fixtures import job_body
 
 from tfflink.lifecycle.reconcile import Action, Failure, Observation, Plan, reconcile
 from tfflink.spec.models import TFFlinkJob, TFFlinkJobSpec
-from tfflink.spec.status import TFFlinkJobStatus
+from tfflink.spec.status import ProgressStatus, TFFlinkJobStatus
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -241,3 +242,32 @@ def test_am_restarts_count_in_the_status_while_running() -> None:
     plan = step(sp, plan.status, _ended("java.lang.RuntimeException: TaskManager lost"), 11)
     assert (plan.status.phase, plan.status.restart_count) == ("Restarting", 2)
     assert "full restart 2/3" in plan.status.message
+
+
+def test_progress_from_the_am_goes_into_status_and_the_checkpoint_step_outlives_a_new_am() -> None:
+    sp = spec()
+    st = running(sp)
+    assert st.progress is None
+    seen = ProgressStatus.from_am({"step": 120, "stepsPerSecond": 12.34567, "checkpointStep": 100})
+    st = step(sp, st, replace(RUNNING_CLUSTER, progress=seen), 10).status
+    assert st.progress == ProgressStatus(step=120, steps_per_second=12.346, checkpoint_step=100)
+    assert st.to_body()["progress"] == {"step": 120, "stepsPerSecond": 12.346, "checkpointStep": 100}
+    fresh_am = ProgressStatus.from_am({"step": 130, "stepsPerSecond": None, "checkpointStep": None})
+    st = step(sp, st, replace(RUNNING_CLUSTER, progress=fresh_am), 20).status
+    assert st.progress == ProgressStatus(step=130, steps_per_second=None, checkpoint_step=100)
+    st = step(sp, st, RUNNING_CLUSTER, 30).status  # the AM unreachable this time: the last one stays
+    assert st.progress is not None and st.progress.step == 130
+
+
+def test_progress_fields_of_the_wrong_type_from_the_am_are_dropped() -> None:
+    assert ProgressStatus.from_am("step 5") is None
+    odd = ProgressStatus.from_am({"step": True, "stepsPerSecond": "fast", "checkpointStep": 2**70})
+    assert odd == ProgressStatus()
+    assert ProgressStatus.from_am({"step": 5, "stepsPerSecond": -1.0}) == ProgressStatus(step=5)
+
+
+def test_chief_and_evaluator_appear_in_the_role_counts_when_the_spec_has_them() -> None:
+    sp = spec(roles={"chief": {"replicas": 1}, "worker": {"replicas": 2}, "evaluator": {"replicas": 1}})
+    st = step(sp, TFFlinkJobStatus(), Observation()).status
+    assert {r: s.desired for r, s in st.roles.items()} == {"chief": 1, "worker": 2, "ps": 0, "evaluator": 1}
+    assert st.task_managers == 1 and sp.task_manager_shape() == (1, 5)

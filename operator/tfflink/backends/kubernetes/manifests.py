@@ -99,7 +99,7 @@ def node_resources(spec: TFFlinkJobSpec) -> list[tuple[float, str]]:
     if spec.mode is Mode.INFERENCE:
         return []
     _, slots = spec.task_manager_shape()
-    nodes = [(r.resources.cpu, r.resources.memory) for r in (spec.roles.worker, spec.roles.ps)
+    nodes = [(r.resources.cpu, r.resources.memory) for r in spec.roles.specs().values()
              for _ in range(r.replicas)]  # fmt: skip
     return sorted(nodes, key=lambda n: (mib(n[1]), n[0]), reverse=True)[:slots]
 
