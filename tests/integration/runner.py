@@ -41,33 +41,34 @@ def run_job(
 ) -> CliRun:
     """Run the CLI to completion; ``on_line`` sees every stdout line as it appears."""
     status_file = workdir / "status.json"
-    proc = subprocess.Popen(
+    result = CliRun(returncode=-1, stdout=[], stderr="")
+    err_chunks: list[str] = []
+    with subprocess.Popen(
         [sys.executable, "-m", "tfflink", "run", str(job), "--workdir", str(workdir), "--status-file", str(status_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
         preexec_fn=sigint_default,  # noqa: PLW1509  (the child's signal state only; no threads touched)
-    )  # fmt: skip
-    result = CliRun(returncode=-1, stdout=[], stderr="")
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    err_chunks: list[str] = []
-    err_thread = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
-    err_thread.start()
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            result.stdout.append(line)
-            m = SUBMITTED.search(line)
-            if m:
-                result.flink = (m.group(1), m.group(2))
-            if on_line:
-                on_line(line, proc, result)
-        result.returncode = proc.wait()
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-    err_thread.join(5)
+    ) as proc:  # fmt: skip
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        err_thread = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+        err_thread.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                result.stdout.append(line)
+                m = SUBMITTED.search(line)
+                if m:
+                    result.flink = (m.group(1), m.group(2))
+                if on_line:
+                    on_line(line, proc, result)
+            result.returncode = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            err_thread.join(5)
     result.stderr = "".join(err_chunks)
     if status_file.exists():
         result.status = json.loads(status_file.read_text())

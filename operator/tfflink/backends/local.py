@@ -114,15 +114,15 @@ class LocalFlinkCluster:
         (self.workdir / "log").mkdir(parents=True, exist_ok=True)
         bin_dir = pyflink_home() / "bin"
         for name, script in (("jobmanager", "jobmanager.sh"), ("taskmanager", "taskmanager.sh")):
-            out = open(self.workdir / "log" / f"{name}.out", "wb")
-            self.procs[name] = subprocess.Popen(
-                ["bash", str(bin_dir / script), "start-foreground"],
-                env=self.env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            with open(self.workdir / "log" / f"{name}.out", "wb") as out:  # the child keeps its own copy
+                self.procs[name] = subprocess.Popen(
+                    ["bash", str(bin_dir / script), "start-foreground"],
+                    env=self.env(),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
