@@ -109,7 +109,7 @@ def pod_event(
     """Wake the job's loop; remember deleted pods (their index entries vanish)."""
     deps, key = _deps(memo), _key(namespace, labels[n.JOB])
     if event["type"] == "DELETED" and labels.get(n.COMPONENT) != n.SUBMITTER and key in deps.wakeups:
-        deps.deleted_pods.setdefault(key, []).append((n.attempt_of(labels), name))
+        deps.deleted_pods.setdefault(key, []).append((labels.get(n.JOB_UID, ""), n.attempt_of(labels), name))
     deps.wake(key)
 
 

@@ -31,6 +31,7 @@ def test_cluster_objects_carry_the_attempt_and_taskmanagers_come_last(ref: m.Job
     for d in (jm, tm):
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert labels[n.ATTEMPT] == "3"
+        assert labels[n.JOB_UID] == "uid-1"  # pods are told apart from a same-name job's
         assert d["spec"]["selector"]["matchLabels"] == d["metadata"]["labels"]
 
 

@@ -358,7 +358,7 @@ def spec_problems(spec: TFFlinkJobSpec) -> list[str]:
 
 
 def _deployment(ref: JobRef, component: str, attempt: int, replicas: int, container: Obj) -> Obj:
-    labels = n.cluster_labels(ref.name, component, attempt)
+    labels = n.cluster_labels(ref.name, ref.uid, component, attempt)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -414,7 +414,7 @@ def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
     ``restarts_done`` is the budget already spent, so the AM of this attempt only restarts the
     TF cluster as often as the job has left. The Flink job id goes to the termination message.
     """
-    labels = n.cluster_labels(ref.name, n.SUBMITTER, attempt)
+    labels = n.cluster_labels(ref.name, ref.uid, n.SUBMITTER, attempt)
     command = [
         "tfflink", "submit", f"{CONFIG_DIR}/{JOB_FILE}", "--base-dir", JOB_DIR,
         "--flink-address", f"{n.jobmanager_service(ref.name)}:{n.FLINK_REST_PORT}",
