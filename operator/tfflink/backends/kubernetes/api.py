@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Obj = dict[str, Any]
 MERGE = "application/merge-patch+json"
+POD_GRACE_SECONDS = 5  # SIGTERM, then SIGKILL: a full restart need not wait for a clean shutdown
 
 
 def load_client(*, pool_size: int = 32) -> kubernetes.client.ApiClient:
@@ -95,9 +96,11 @@ class KubeApi:
             self._call(self.apps.delete_collection_namespaced_deployment, namespace, **opts),
             self._call(self.batch.delete_collection_namespaced_job, namespace, **opts),
         )
-        # Pods go with their owners; deleting them directly makes a full restart prompt.
+        # Pods go with their owners; deleting them directly makes a full restart prompt. Never
+        # with grace 0 (a force delete): the pod object must outlive its processes, since the
+        # next attempt starts only once the old pods are gone (fencing, lifecycle.reconcile).
         await self._call(self.core.delete_collection_namespaced_pod, namespace, label_selector=sel,
-                         grace_period_seconds=0)  # fmt: skip
+                         grace_period_seconds=POD_GRACE_SECONDS)  # fmt: skip
 
     async def delete_owned(self, namespace: str, job: str) -> None:
         """Everything the operator made for ``job`` (also garbage-collected by ownerReferences)."""

@@ -201,6 +201,7 @@ def observe(
         cluster_created=tm is not None,
         any_objects=bool(facts),
         stale=any(f.attempt != attempt or f.owner_uid != uid for f in facts),
+        stale_pods=tuple(f.name for f in facts if f.kind == "Pod" and (f.attempt != attempt or f.owner_uid != uid)),
         jobmanager_ready=bool(jm and jm.ready >= 1),
         taskmanagers_ready=tm.ready if tm else 0,
         submitter=subs[0].state if subs else None,
