@@ -52,8 +52,8 @@ def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float 
 
 
 class Cluster:
-    def __init__(self, cp: ControlPlane, flink: FlinkStandIn, op_log: Path) -> None:
-        self.cp, self.flink, self.op_log = cp, flink, op_log
+    def __init__(self, cp: ControlPlane, flink: FlinkStandIn, op_log: Path, ops: Operators) -> None:
+        self.cp, self.flink, self.op_log, self.ops = cp, flink, op_log, ops
 
     def kubectl(self, *args: str, **kw: Any) -> str:
         return self.cp.kubectl(*args, **kw)
@@ -138,34 +138,61 @@ def helm_install(cluster: ControlPlane) -> str:
     return r.stdout
 
 
-@pytest.fixture(scope="module")
-def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
-    """The operator as a process, with the chart ServiceAccount's token (so the chart's RBAC)."""
-    sa = f"{RELEASE}-tfflink-operator"
-    token = cluster.kubectl("-n", OP_NS, "create", "token", sa, "--duration=2h").strip()
-    op_kubeconfig = kubeconfig(cluster.dir / "operator.kubeconfig", cluster.server, token, namespace=NS)
-    flink = FlinkStandIn()
-    health = free_port()
-    cmd = [sys.executable, "-m", "tfflink.operator", "--namespace", NS, f"--liveness=http://127.0.0.1:{health}/healthz",
-           f"--metrics-port={free_port()}", f"--flink-url-template={flink.url_template}", "--poll-seconds=1",
-           "--log-format=plain", "--verbose"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
-    env["KUBECONFIG"] = str(op_kubeconfig)
-    op = Proc("operator", cmd, cluster.dir / "operator.log", env=env)
-    try:
+LEASE = f"{RELEASE}-tfflink-operator"  # the chart's Lease name (and its Role's resourceNames)
 
-        def healthy() -> bool:
+
+class Operators:
+    """Operator processes (replicas) with the chart ServiceAccount's token, so the chart's RBAC,
+    electing a leader on the chart's Lease with short timings."""
+
+    def __init__(self, cp: ControlPlane, flink: FlinkStandIn) -> None:
+        self.cp, self.flink, self.procs = cp, flink, dict[str, Proc]()
+        sa = f"{RELEASE}-tfflink-operator"
+        token = cp.kubectl("-n", OP_NS, "create", "token", sa, "--duration=2h").strip()
+        self.kubeconfig = kubeconfig(cp.dir / "operator.kubeconfig", cp.server, token, namespace=NS)
+
+    def start(self, identity: str) -> Proc:
+        health = free_port()
+        cmd = [sys.executable, "-m", "tfflink.operator", "--namespace", NS, f"--liveness=http://127.0.0.1:{health}/healthz",
+               f"--metrics-port={free_port()}", f"--flink-url-template={self.flink.url_template}", "--poll-seconds=1",
+               "--log-format=plain", "--verbose", "--leader-elect", f"--leader-elect-resource-namespace={OP_NS}",
+               f"--leader-elect-resource-name={LEASE}", f"--leader-elect-identity={identity}",
+               "--leader-elect-lease-duration=4", "--leader-elect-renew-deadline=3", "--leader-elect-retry-period=0.5"]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        op = self.procs[identity] = Proc(f"operator-{identity}", cmd, self.cp.dir / f"operator-{identity}.log", env=env)
+
+        def healthy() -> bool:  # a follower answers too (it waits for the Lease)
             if not op.alive():
-                raise AssertionError(f"operator exited:\n{op.tail()}")
+                raise AssertionError(f"operator {identity} exited:\n{op.tail()}")
             try:
                 return urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2).status == 200
             except OSError:
                 return False
 
-        wait_for(healthy, "the operator's /healthz", 60)
-        yield Cluster(cluster, flink, op.log)
+        wait_for(healthy, f"operator {identity}'s /healthz", 60)
+        return op
+
+    def lease(self) -> dict[str, Any]:
+        out = self.cp.kubectl("-n", OP_NS, "get", "lease", LEASE, "-o", "json", "--ignore-not-found")
+        return dict(json.loads(out)["spec"]) if out.strip() else {}
+
+    def stop(self) -> None:
+        for op in self.procs.values():
+            op.stop()
+
+
+@pytest.fixture(scope="module")
+def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
+    """One operator replica, leading (a test adds a second)."""
+    flink = FlinkStandIn()
+    ops = Operators(cluster, flink)
+    try:
+        op = ops.start("op-a")
+        wait_for(lambda: ops.lease().get("holderIdentity") == "op-a", "op-a holds the Lease")
+        yield Cluster(cluster, flink, op.log, ops)
     finally:
-        op.stop()
+        ops.stop()
         flink.stop()
 
 
@@ -274,3 +301,46 @@ def test_long_name_rejected(k: Cluster) -> None:
     doc["metadata"]["name"] = "x" * 50
     out = k.kubectl("-n", NS, "apply", "-f", "-", stdin=yaml.safe_dump(doc), check=False)
     assert "metadata.name must be at most 45 characters" in out, out
+
+
+def _writers(k: Cluster, kinds: str, job: str) -> dict[str, set[str]]:
+    """Object name -> the operator replicas that wrote it (its managedFields managers)."""
+    if kinds == "tfflinkjob":
+        items = [json.loads(k.kubectl("-n", NS, "get", kinds, job, "-o", "json", "--show-managed-fields"))]
+    else:
+        out = k.kubectl("-n", NS, "get", kinds, "-l", f"{n.JOB}={job}", "-o", "json", "--show-managed-fields")
+        items = json.loads(out)["items"]
+    return {o["metadata"]["name"]: {m["manager"] for m in o["metadata"].get("managedFields", [])
+                                    if m["manager"].startswith("tfflink-operator")} for o in items}  # fmt: skip
+
+
+def test_two_replicas_one_acts_and_the_other_takes_over(k: Cluster) -> None:
+    """Last in this module: it kills the leading replica (the module's operator)."""
+    import signal
+
+    ops = k.ops
+    follower = ops.start("op-b")  # healthy while it waits
+    k.apply_example("lease-1")
+    st = k.wait_phase("lease-1", "Deploying")
+    assert st["attempt"] == 1
+    assert ops.lease()["holderIdentity"] == "op-a"
+    assert _writers(k, "tfflinkjob", "lease-1") == {"lease-1": {"tfflink-operator@op-a"}}  # the status
+    made = _writers(k, "deployments,configmaps,networkpolicies", "lease-1")
+    assert len(made) >= 5 and all(w == {"tfflink-operator@op-a"} for w in made.values()), made
+    assert "starting the handlers" not in follower.log.read_text()
+    transitions = ops.lease().get("leaseTransitions", 0)
+
+    leader = ops.procs["op-a"]
+    os.killpg(leader.p.pid, signal.SIGKILL)  # no clean shutdown: the Lease is not given up
+    leader.p.wait(10)
+    wait_for(lambda: ops.lease().get("holderIdentity") == "op-b", "op-b takes the Lease after its duration", 60)
+    assert ops.lease()["leaseTransitions"] == transitions + 1
+    k.apply_example("lease-2")
+    assert k.wait_phase("lease-2", "Deploying")["attempt"] == 1
+    assert _writers(k, "tfflinkjob", "lease-2") == {"lease-2": {"tfflink-operator@op-b"}}
+    # the new leader carries on with the first job too
+    assert k.bring_up("lease-1", 1)["phase"] == "Running"
+
+    follower.stop()  # SIGTERM: a clean shutdown gives the Lease up at once
+    assert follower.p.returncode == 0, follower.tail()
+    assert not ops.lease().get("holderIdentity"), ops.lease()

@@ -40,8 +40,10 @@ def load_client(*, pool_size: int = 32) -> kubernetes.client.ApiClient:
 class KubeApi:
     """Typed wrappers for the objects of a session cluster and the TFFlinkJob status."""
 
-    def __init__(self, client: kubernetes.client.ApiClient, *, workers: int = 16, timeout: float = 30.0) -> None:
+    def __init__(self, client: kubernetes.client.ApiClient, *, workers: int = 16, timeout: float = 30.0,
+                 field_manager: str = "tfflink-operator") -> None:  # fmt: skip
         self.client = client
+        self.field_manager = field_manager  # in each object's managedFields: which replica wrote it
         self.core = kubernetes.client.CoreV1Api(client)
         self.apps = kubernetes.client.AppsV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
@@ -78,14 +80,14 @@ class KubeApi:
         """Create ``obj``; True if it was new. An existing ConfigMap gets ``refresh``-ed data."""
         meta = obj["metadata"]
         try:
-            await self._call(self._creator(obj["kind"]), meta["namespace"], obj)
+            await self._call(self._creator(obj["kind"]), meta["namespace"], obj, field_manager=self.field_manager)
             return True
         except ApiException as e:
             if e.status != 409:
                 raise
         if refresh and obj["kind"] == "ConfigMap":
             await self._call(self.core.patch_namespaced_config_map, meta["name"], meta["namespace"],
-                             {"data": obj["data"]})  # fmt: skip
+                             {"data": obj["data"]}, field_manager=self.field_manager)  # fmt: skip
         return False
 
     async def delete_cluster(self, namespace: str, job: str, *, keep_attempt: int | None) -> None:
@@ -119,7 +121,8 @@ class KubeApi:
 
     async def patch_status(self, namespace: str, name: str, status: Obj) -> None:
         await self._call(self.custom.patch_namespaced_custom_object_status, n.GROUP, n.VERSION, namespace,
-                         n.PLURAL, name, {"status": status}, _content_type=MERGE)  # fmt: skip
+                         n.PLURAL, name, {"status": status}, _content_type=MERGE,
+                         field_manager=self.field_manager)  # fmt: skip
 
     async def delete_job(self, namespace: str, name: str) -> None:
         try:
