@@ -213,7 +213,7 @@ def _rules(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
 
 def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
     """Exactly the verbs the operator uses (see the comment in _helpers.tpl), no wildcards,
-    no secrets, and the same rules cluster-wide and per namespace."""
+    no reading secrets, and the same rules cluster-wide and per namespace."""
     cluster = _rules(render(helm, tmp_path))
     namespaced = _rules(render(helm, tmp_path, {"watchNamespaces": ["a"]}))
     assert cluster == namespaced
@@ -222,6 +222,7 @@ def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
         ("tfflink.dev", "tfflinkjobs/status"): {"get", "patch", "update"},
         ("", "configmaps"): {"create", "get", "patch", "update", "deletecollection"},
         ("", "serviceaccounts"): {"create", "deletecollection"},
+        ("", "secrets"): {"create", "deletecollection"},  # the AM token's, never read
         ("", "services"): {"create", "delete"},
         ("", "pods"): {"list", "watch", "deletecollection"},
         ("", "events"): {"create"},
@@ -264,12 +265,13 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
     doc["spec"]["kubernetes"] = {"ingress": {"host": "flink.example.com"}}  # every optional object too
     ref = manifests.JobRef(name="linear", namespace="default", uid="u", job=parse_job(doc))
     rules = _rules(render(helm, tmp_path))
-    plural = {"ConfigMap": ("", "configmaps"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),
+    plural = {"ConfigMap": ("", "configmaps"), "Secret": ("", "secrets"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),
               "Role": ("rbac.authorization.k8s.io", "roles"), "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
               "Deployment": ("apps", "deployments"), "Job": ("batch", "jobs"),
               "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
               "Ingress": ("networking.k8s.io", "ingresses")}  # fmt: skip
     objs = manifests.job_objects(ref) + manifests.cluster_objects(ref, 0) + [manifests.submitter_job(ref, 0)]
+    objs.append(manifests.token_secret(ref, 0, "t" * 32))
     for o in objs:
         assert "create" in rules[plural[o["kind"]]], o["kind"]
     # The per-job Role: the operator may grant only what it holds (RBAC escalation check).

@@ -13,6 +13,7 @@ the job RUNNING. The real-Flink path runs in the kind suite (tests/e2e/kind).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -37,7 +38,9 @@ NS = "e2e"
 RELEASE, OP_NS = "tfflink", "tfflink-system"
 # The chart under test; TFFLINK_E2E_CHART points at a modified copy (to try a change).
 CHART = Path(os.environ.get("TFFLINK_E2E_CHART") or ROOT / "charts" / "tfflink-operator")
-OWNED_KINDS = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings,networkpolicies"
+OWNED_KINDS = (
+    "deployments,replicasets,pods,jobs,configmaps,secrets,serviceaccounts,services,roles,rolebindings,networkpolicies"
+)
 
 
 def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 60, interval: float = 0.5) -> T:
@@ -236,9 +239,24 @@ def test_apply_example_job_deploys_and_runs(k: Cluster) -> None:
     st = k.bring_up("linear", 1)
     assert st["restartCount"] == 0 and st.get("flinkJobId")
     uid = k.job("linear")["metadata"]["uid"]  # type: ignore[index]
-    for kind in ("deployments", "configmaps", "services", "jobs"):
+    for kind in ("deployments", "configmaps", "services", "jobs", "secrets"):
         for obj in k.owned("linear", kinds=kind):
             assert [r["uid"] for r in obj["metadata"].get("ownerReferences", [])] == [uid], obj["metadata"]["name"]
+
+
+def test_the_am_token_is_in_a_secret_only(k: Cluster) -> None:
+    """The submitter reads the attempt's token from a Secret it mounts; the token is in no
+    ConfigMap and no pod spec (the operator can create the Secret but not read it back)."""
+    (secret,) = k.owned("linear", kinds="secrets")
+    assert secret["metadata"]["name"] == n.token_secret("linear", 1)
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    assert len(token) >= 32
+    (sub,) = k.owned("linear", n.SUBMITTER)
+    assert {"name": "tfflink-token", "secret": {"secretName": n.token_secret("linear", 1), "defaultMode": 0o440}} in [
+        {"name": v["name"], "secret": v["secret"]} for v in sub["spec"]["volumes"] if "secret" in v
+    ]
+    everything = k.kubectl("-n", NS, "get", "pods,configmaps,deployments,jobs,tfflinkjobs", "-o", "json")
+    assert token not in everything
 
 
 @pytest.mark.parametrize("how", ["delete-taskmanager-pod", "pod-failed"])
@@ -256,8 +274,8 @@ def test_pod_failure_restarts_the_whole_cluster_once(k: Cluster, how: str) -> No
     wait_for(lambda: k.status(name).get("restartCount") == 1, f"{name} restartCount 1")
     st = k.bring_up(name, 2)
     assert st["restartCount"] == 1 and st["attempt"] == 2
-    attempts = {d["metadata"]["labels"][n.ATTEMPT] for d in k.owned(name, kinds="deployments")}
-    assert attempts == {"2"}, "the whole cluster is recreated, attempt 1 is gone"
+    attempts = {d["metadata"]["labels"][n.ATTEMPT] for d in k.owned(name, kinds="deployments,secrets")}
+    assert attempts == {"2"}, "the whole cluster is recreated, attempt 1 is gone (its token too)"
     assert {
         p["metadata"]["name"] for p in k.owned(name) if p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER
     }.isdisjoint(old)

@@ -108,7 +108,8 @@ async def execute(deps: Deps, ref: JobRef, action: Action, status: TFFlinkJobSta
         for obj in manifests.job_objects(ref) + manifests.cluster_objects(ref, action.attempt):
             await deps.api.create(obj, refresh=obj["metadata"]["name"].endswith("-config"))
     elif action.kind == "Submit":
-        assert action.attempt is not None
+        assert action.attempt is not None  # the token first: the submitter pod mounts it
+        await deps.api.create(manifests.token_secret(ref, action.attempt, manifests.new_token()))
         await deps.api.create(manifests.submitter_job(ref, action.attempt, restarts_done=status.restart_count))
     elif action.kind == "Teardown":
         await deps.api.delete_cluster(ref.namespace, ref.name, keep_attempt=action.attempt)

@@ -169,6 +169,7 @@ def test_submitter_runs_tfflink_submit_once(ref: m.JobRef) -> None:
         "tfflink", "submit", "/opt/tfflink/config/job.yaml", "--base-dir", "/opt/tfflink/job",
         "--flink-address", "mnist-jobmanager:8081", "--rendezvous", "configmap://team-a/mnist-rendezvous",
         "--restarts-done", "0", "--workdir", "/tmp/tfflink-submit", "--result-file", "/dev/termination-log",
+        "--token-file", "/opt/tfflink/token/token",
     ]  # fmt: skip
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert m.submitter_job(ref, 3, restarts_done=2)["spec"]["template"]["spec"]["containers"][0]["args"][15] == "2"
@@ -223,3 +224,22 @@ def test_an_ingress_serves_the_flink_ui_only_when_asked() -> None:
     assert rule["http"]["paths"][0]["backend"] == {"service": {"name": "mnist-jobmanager", "port": {"number": 8081}}}
     assert ing["spec"]["tls"] == [{"hosts": ["flink.example.com"], "secretName": "flink-tls"}]
     assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"] == "https://auth"
+
+
+def test_the_am_token_lives_only_in_the_attempts_secret(ref: m.JobRef) -> None:
+    token = m.new_token()
+    secret = m.token_secret(ref, 2, token)
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "mnist-token-2"
+    assert secret["stringData"] == {"token": token}
+    assert secret["metadata"]["labels"][n.ATTEMPT] == "2"  # deleted with the attempt
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == "uid-1"  # and collected with the job
+    sub = m.submitter_job(ref, 2)
+    pod = sub["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"][c["args"].index("--token-file") + 1] == "/opt/tfflink/token/token"
+    assert {"name": "tfflink-token", "mountPath": "/opt/tfflink/token", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "tfflink-token", "secret": {"secretName": "mnist-token-2", "defaultMode": 0o440}} in pod["volumes"]
+    # never in clear anywhere else: no ConfigMap, no pod spec, no env
+    others = m.job_objects(ref) + m.cluster_objects(ref, 2) + [sub]
+    assert token not in yaml.safe_dump(others)
+    assert m.new_token() != token

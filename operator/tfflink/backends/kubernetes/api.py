@@ -65,6 +65,7 @@ class KubeApi:
     def _creator(self, kind: str) -> Callable[..., Any]:
         creators: dict[str, Callable[..., Any]] = {
             "ConfigMap": self.core.create_namespaced_config_map,
+            "Secret": self.core.create_namespaced_secret,
             "ServiceAccount": self.core.create_namespaced_service_account,
             "Service": self.core.create_namespaced_service,
             "Role": self.rbac.create_namespaced_role,
@@ -91,12 +92,13 @@ class KubeApi:
         return False
 
     async def delete_cluster(self, namespace: str, job: str, *, keep_attempt: int | None) -> None:
-        """Delete every attempt's Deployments, submitter Jobs and pods, except ``keep_attempt``."""
+        """Delete every attempt's Deployments, submitter Jobs, token Secrets and pods, except ``keep_attempt``."""
         sel = n.selector(job, keep_attempt=keep_attempt)
         opts = {"label_selector": sel, "propagation_policy": "Background"}
         await asyncio.gather(
             self._call(self.apps.delete_collection_namespaced_deployment, namespace, **opts),
             self._call(self.batch.delete_collection_namespaced_job, namespace, **opts),
+            self._call(self.core.delete_collection_namespaced_secret, namespace, label_selector=sel),
         )
         # Pods go with their owners; deleting them directly makes a full restart prompt. Never
         # with grace 0 (a force delete): the pod object must outlive its processes, since the

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ...runtime.config import new_token as new_token
 from ...runtime.log_echo import ENV as LOG_STDOUT_ENV
 from ...spec.models import Mode, Resources, TFFlinkJob, TFFlinkJobSpec
 from ...spec.quantity import flink_memory, mib
@@ -27,9 +28,12 @@ CONFIG_DIR = "/opt/tfflink/config"  # the job's ConfigMap: Flink overrides, log4
 CONF_DIR = "/opt/tfflink/conf"  # FLINK_CONF_DIR: the image's Flink defaults + the overrides
 JOB_DIR = "/opt/tfflink/job"  # the job's code (spec.kubernetes.codeConfigMap); relative paths
 JOB_FILE = "job.yaml"
+TOKEN_DIR = "/opt/tfflink/token"  # the submitter's: the attempt's token Secret
+TOKEN_KEY = "token"
 CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME = "tfflink-config", "tfflink-flink-conf", "tfflink-code"
-RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME}
-RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR}
+TOKEN_VOLUME = "tfflink-token"
+RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME, TOKEN_VOLUME}
+RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR, TOKEN_DIR}
 UID = 9999  # the runtime image's flink user
 TERMINATION_LOG = "/dev/termination-log"
 
@@ -408,6 +412,24 @@ def taskmanager_deployment(ref: JobRef, attempt: int) -> Obj:
     return _deployment(ref, n.TASKMANAGER, attempt, count, c)
 
 
+def token_secret(ref: JobRef, attempt: int, token: str) -> Obj:
+    """The attempt's AM token (``new_token()``): every call to the AM must carry it.
+
+    Only the submitter mounts it; the token reaches the AM and the TF nodes inside the Flink
+    job it submits. Per attempt, so a token seen by an old attempt's pods opens nothing new;
+    deleted with the attempt (and garbage-collected with the job).
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(
+            ref, n.token_secret(ref.name, attempt), n.cluster_labels(ref.name, ref.uid, n.SUBMITTER, attempt)
+        ),
+        "stringData": {TOKEN_KEY: token},
+    }
+
+
 def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
     """Runs ``tfflink submit`` once against this attempt's JobManager; failures are the operator's.
 
@@ -420,13 +442,17 @@ def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
         "--flink-address", f"{n.jobmanager_service(ref.name)}:{n.FLINK_REST_PORT}",
         "--rendezvous", rendezvous_uri(ref), "--restarts-done", str(restarts_done),
         "--workdir", "/tmp/tfflink-submit", "--result-file", TERMINATION_LOG,
+        "--token-file", f"{TOKEN_DIR}/{TOKEN_KEY}",
     ]  # fmt: skip
     res = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
     container = _container(ref, n.SUBMITTER, command, res)
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"  # a failure's last lines
     container["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})
+    container["volumeMounts"].append({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True})
     pod_spec = _pod_spec(ref, container, with_token=False)
     pod_spec["volumes"].append({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}})
+    secret = {"secretName": n.token_secret(ref.name, attempt), "defaultMode": 0o440}  # group: fsGroup
+    pod_spec["volumes"].append({"name": TOKEN_VOLUME, "secret": secret})
     pod_spec["restartPolicy"] = "Never"
     return {
         "apiVersion": "batch/v1",

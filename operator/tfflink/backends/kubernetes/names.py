@@ -83,6 +83,10 @@ def submitter(job: str, attempt: int) -> str:
     return f"{job}-submit-{attempt}"
 
 
+def token_secret(job: str, attempt: int) -> str:
+    return f"{job}-token-{attempt}"
+
+
 def selector(job: str, *, keep_attempt: int | None = None) -> str:
     """Label selector of the job's per-attempt objects, optionally all but one attempt."""
     sel = f"{JOB}={job},{ATTEMPT}"
