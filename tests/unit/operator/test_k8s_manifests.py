@@ -243,3 +243,22 @@ def test_the_am_token_lives_only_in_the_attempts_secret(ref: m.JobRef) -> None:
     others = m.job_objects(ref) + m.cluster_objects(ref, 2) + [sub]
     assert token not in yaml.safe_dump(others)
     assert m.new_token() != token
+
+
+def test_pods_run_on_a_read_only_root_with_scratch_dirs(ref: m.JobRef) -> None:
+    pods = [d["spec"]["template"]["spec"] for d in m.cluster_objects(ref, 1) + [m.submitter_job(ref, 1)]]
+    for pod in pods:
+        (c,) = pod["containers"]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = {mt["mountPath"]: mt["name"] for mt in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for path in ("/tmp", "/opt/flink/log", "/opt/tfflink/work", "/opt/tfflink/conf"):
+            assert "emptyDir" in volumes[mounts[path]], path
+        assert {"name": "HOME", "value": "/opt/tfflink/work"} in c["env"]
+    # a user's template cannot take them over
+    from tfflink.backends.kubernetes import podtemplate
+
+    tmpl = {"spec": {"containers": [{"name": "main", "volumeMounts": [{"name": "x", "mountPath": "/tmp"}]}]}}
+    (problem,) = podtemplate.problems("spec.kubernetes.podTemplate", tmpl, "taskmanager", m.RESERVED_VOLUMES,
+                                      m.RESERVED_PATHS)  # fmt: skip
+    assert problem == "spec.kubernetes.podTemplate.spec.containers[0].volumeMounts[0].mountPath: /tmp is the operator's"

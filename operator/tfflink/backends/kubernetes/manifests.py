@@ -32,8 +32,13 @@ TOKEN_DIR = "/opt/tfflink/token"  # the submitter's: the attempt's token Secret
 TOKEN_KEY = "token"
 CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME = "tfflink-config", "tfflink-flink-conf", "tfflink-code"
 TOKEN_VOLUME = "tfflink-token"
-RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME, TOKEN_VOLUME}
-RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR, TOKEN_DIR}
+WORK_DIR = "/opt/tfflink/work"  # the image's working directory; HOME too (~/.keras, ~/.java)
+# The root filesystem is read-only: these are the places Flink (blobs, io.tmp.dirs, PyFlink's
+# python archives and gateway log), TF (/tmp) and the user's code (cwd, HOME) write, each an
+# emptyDir of its own.
+SCRATCH = {"tfflink-tmp": "/tmp", "tfflink-log": f"{FLINK_HOME}/log", "tfflink-work": WORK_DIR}
+RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME, TOKEN_VOLUME, *SCRATCH}
+RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR, TOKEN_DIR, *SCRATCH.values()}
 UID = 9999  # the runtime image's flink user
 TERMINATION_LOG = "/dev/termination-log"
 
@@ -286,6 +291,7 @@ def _pod_spec(ref: JobRef, container: Obj, *, with_token: bool) -> Obj:
     volumes: list[Obj] = [
         {"name": CONFIG_VOLUME, "configMap": {"name": n.config_map(ref.name)}},
         {"name": CONF_VOLUME, "emptyDir": {"sizeLimit": "16Mi"}},
+        *({"name": name, "emptyDir": {}} for name in SCRATCH),
     ]
     if k8s.code_config_map:
         volumes.append({"name": CODE_VOLUME, "configMap": {"name": k8s.code_config_map}})
@@ -317,10 +323,12 @@ def _container(ref: JobRef, name: str, command: list[str], res: Obj | None) -> O
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "TFFLINK_JOB", "value": ref.name},
         {"name": "TFFLINK_RENDEZVOUS", "value": rendezvous_uri(ref)},
+        {"name": "HOME", "value": WORK_DIR},
     ] + [{"name": e.name, "value": e.value} for e in k8s.env]
     mounts = [
         {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": CONF_VOLUME, "mountPath": CONF_DIR},
+        *({"name": name, "mountPath": path} for name, path in SCRATCH.items()),
     ]
     if k8s.code_config_map:
         mounts.append({"name": CODE_VOLUME, "mountPath": JOB_DIR, "readOnly": True})
@@ -331,7 +339,11 @@ def _container(ref: JobRef, name: str, command: list[str], res: Obj | None) -> O
         "args": ["tfflink", "flink-exec", "--config-dir", CONFIG_DIR, "--", *command],
         "env": env,
         "volumeMounts": mounts,
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        },  # fmt: skip
     }
     if res is not None:
         c["resources"] = res
@@ -447,10 +459,9 @@ def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
     res = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
     container = _container(ref, n.SUBMITTER, command, res)
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"  # a failure's last lines
-    container["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})
     container["volumeMounts"].append({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True})
     pod_spec = _pod_spec(ref, container, with_token=False)
-    pod_spec["volumes"].append({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}})
+    next(v for v in pod_spec["volumes"] if v["name"] == "tfflink-tmp")["emptyDir"]["sizeLimit"] = "256Mi"
     secret = {"secretName": n.token_secret(ref.name, attempt), "defaultMode": 0o440}  # group: fsGroup
     pod_spec["volumes"].append({"name": TOKEN_VOLUME, "secret": secret})
     pod_spec["restartPolicy"] = "Never"
