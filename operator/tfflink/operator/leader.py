@@ -64,6 +64,12 @@ class LeaseSettings:
                 f"{self.retry_period:g} / {self.renew_deadline:g} / {self.lease_duration:g}"
             )
 
+    @property
+    def request_timeout(self) -> float:
+        """Per API call: a renewal (a read and a write) fits in the renew deadline; a slow API
+        server is not a lost Lease until that deadline has passed."""
+        return self.renew_deadline / 2
+
 
 def _micro_time(t: datetime) -> str:
     """A Lease's MicroTime: RFC 3339 with microseconds."""
@@ -98,7 +104,7 @@ class LeaseElector:
         """The stored Lease, None if there is none."""
         s = self.s
         try:
-            resp = self.api.read_namespaced_lease(s.name, s.namespace, _request_timeout=s.retry_period,
+            resp = self.api.read_namespaced_lease(s.name, s.namespace, _request_timeout=s.request_timeout,
                                                   _preload_content=False)  # fmt: skip
         except ApiException as e:
             if e.status == 404:
@@ -109,7 +115,7 @@ class LeaseElector:
 
     def try_acquire_or_renew(self) -> bool:
         """One attempt (blocking): True when this replica holds the Lease afterwards."""
-        s, timeout = self.s, self.s.retry_period
+        s, timeout = self.s, self.s.request_timeout
         lease = self._read()
         if lease is None:
             body = self._body(acquired=_micro_time(datetime.now(UTC)), transitions=0, version=None,
@@ -188,7 +194,7 @@ class LeaseElector:
                               transitions=int(spec.get("leaseTransitions") or 0),
                               version=(lease.get("metadata") or {}).get("resourceVersion"), duration=1)  # fmt: skip
             body["spec"]["holderIdentity"] = None
-            self.api.replace_namespaced_lease(s.name, s.namespace, body, _request_timeout=s.retry_period)
+            self.api.replace_namespaced_lease(s.name, s.namespace, body, _request_timeout=s.request_timeout)
             log.info("gave up the Lease %s/%s", s.namespace, s.name)
         except (ApiException, OSError) as e:
             log.warning("could not give up the Lease %s/%s: %s", s.namespace, s.name, e)
