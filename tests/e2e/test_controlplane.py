@@ -160,7 +160,7 @@ class Operators:
                f"--metrics-port={free_port()}", f"--flink-url-template={self.flink.url_template}", "--poll-seconds=1",
                "--log-format=plain", "--verbose", "--leader-elect", f"--leader-elect-resource-namespace={OP_NS}",
                f"--leader-elect-resource-name={LEASE}", f"--leader-elect-identity={identity}",
-               "--leader-elect-lease-duration=4", "--leader-elect-renew-deadline=3", "--leader-elect-retry-period=0.5"]  # fmt: skip
+               "--leader-elect-lease-duration=8", "--leader-elect-renew-deadline=6", "--leader-elect-retry-period=1"]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env["KUBECONFIG"] = str(self.kubeconfig)
         op = self.procs[identity] = Proc(f"operator-{identity}", cmd, self.cp.dir / f"operator-{identity}.log", env=env)
@@ -352,12 +352,14 @@ def test_two_replicas_one_acts_and_the_other_takes_over(k: Cluster) -> None:
     os.killpg(leader.p.pid, signal.SIGKILL)  # no clean shutdown: the Lease is not given up
     leader.p.wait(10)
     wait_for(lambda: ops.lease().get("holderIdentity") == "op-b", "op-b takes the Lease after its duration", 60)
+    assert follower.alive(), follower.tail()
     assert ops.lease()["leaseTransitions"] == transitions + 1
     k.apply_example("lease-2")
     assert k.wait_phase("lease-2", "Deploying")["attempt"] == 1
     assert _writers(k, "tfflinkjob", "lease-2") == {"lease-2": {"tfflink-operator@op-b"}}
     # the new leader carries on with the first job too
-    assert k.bring_up("lease-1", 1)["phase"] == "Running"
+    assert k.bring_up("lease-1", 1)["phase"] == "Running", follower.tail()
+    assert follower.alive(), follower.tail()  # it kept the Lease
 
     follower.stop()  # SIGTERM: a clean shutdown gives the Lease up at once
     assert follower.p.returncode == 0, follower.tail()
