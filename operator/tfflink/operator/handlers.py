@@ -1,7 +1,8 @@
 """The kopf handlers: thin glue between kopf and :mod:`tfflink.operator.reconciler`.
 
 Run with ``kopf run -m tfflink.operator.handlers`` (settings from TFFLINK_* variables) or
-``python -m tfflink.operator`` (command-line flags).
+``python -m tfflink.operator`` (command-line flags; the only way with leader election,
+``--leader-elect``, which the chart uses: more than one replica needs it).
 """
 
 from __future__ import annotations
