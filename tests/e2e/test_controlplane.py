@@ -364,3 +364,20 @@ def test_two_replicas_one_acts_and_the_other_takes_over(k: Cluster) -> None:
     follower.stop()  # SIGTERM: a clean shutdown gives the Lease up at once
     assert follower.p.returncode == 0, follower.tail()
     assert not ops.lease().get("holderIdentity"), ops.lease()
+
+
+def test_a_leader_whose_lease_is_taken_stops_at_once(k: Cluster) -> None:
+    """Another holder in the Lease (a partition healed, an admin's edit): the leader exits
+    instead of acting on (its Deployment restarts it as a follower)."""
+    from datetime import UTC, datetime
+
+    ops = k.ops
+    op = ops.start("op-d")
+    wait_for(lambda: ops.lease().get("holderIdentity") == "op-d", "op-d holds the Lease")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    k.kubectl("-n", OP_NS, "patch", "lease", LEASE, "--type=merge",
+              "-p", json.dumps({"spec": {"holderIdentity": "intruder", "renewTime": now}}))  # fmt: skip
+    wait_for(lambda: not op.alive(), "op-d exits", 30)
+    assert op.p.returncode == 3, op.tail()
+    assert "lost the Lease" in op.log.read_text()
+    assert ops.lease()["holderIdentity"] == "intruder", "it wrote nothing on the way out"
