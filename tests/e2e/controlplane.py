@@ -161,7 +161,10 @@ class ControlPlane:
         self._start("kube-scheduler", kc, "--leader-elect=false", "--bind-address=127.0.0.1",
                     f"--secure-port={free_port()}", "--v=1")  # fmt: skip
         self.kubectl("apply", "-f", "-", stdin=json.dumps(node_manifest(NODE)))
-        kwok = self._start("kwok", kc, "--manage-all-nodes=true", "--v=INFO")
+        # The node's heartbeat is its Lease in kube-node-lease: without one, kwok leaves the Ready
+        # condition's heartbeat alone, the node controller marks the node NotReady after its
+        # grace period (~50 s) and every pod on it unready, and kwok never makes them Ready again.
+        kwok = self._start("kwok", kc, "--manage-all-nodes=true", "--node-lease-duration-seconds=40", "--v=INFO")
         self._wait("the kwok node Ready", lambda: self.node_ready(NODE), kwok, timeout=60)
         self._wait("the default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).strip() != "",
                    self.procs[2])  # fmt: skip

@@ -31,6 +31,8 @@ NON_DEFAULT = {
         {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
     "serviceAccount": {"name": "tfflink-ops", "annotations": {"owner": "ops"}},
     "podAnnotations": {"a": "b"},
+    "replicas": 2,
+    "leaderElection": {"leaseDuration": 20, "renewDeadline": 12, "retryPeriod": 3},
 }  # fmt: skip
 
 
@@ -125,7 +127,7 @@ def test_helm_lint(helm: Path, tmp_path: Path, values: dict[str, Any] | None) ->
         ({"operator": {"logLevel": "loud"}}, "logLevel"),
         ({"image": {"repository": "x", "pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"metrics": {"port": 70000}}, "port"),
-        ({"replicas": 3}, "replicas"),
+        ({"replicaCount": 3}, "replicaCount"),
     ],
     ids=["bad-namespace", "bad-log-level", "bad-pull-policy", "bad-port", "unknown-key"],
 )
@@ -140,7 +142,7 @@ def test_template_default(helm: Path, tmp_path: Path) -> None:
     docs = render(helm, tmp_path)
     kinds = sorted(d["kind"] for d in docs if not _annotations(d).get("helm.sh/hook"))
     assert kinds == sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                            "Deployment", "Service"])  # fmt: skip
+                            "Role", "RoleBinding", "Deployment", "Service"])  # fmt: skip
     (dep,) = by_kind(docs, "Deployment")
     spec = dep["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
@@ -167,10 +169,11 @@ def test_template_non_default(helm: Path, tmp_path: Path) -> None:
     docs = render(helm, tmp_path, NON_DEFAULT, ns="ops")
     assert not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding")
     roles = by_kind(docs, "Role")
-    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["ops", "team-a", "team-b"]  # ops: the Lease
     for rb in by_kind(docs, "RoleBinding"):
         assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "tfflink-ops", "namespace": "ops"}]
     (dep,) = by_kind(docs, "Deployment")
+    assert dep["spec"]["replicas"] == 2
     pod = dep["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["image"] == "registry.example/tfflink/operator:9.9.9" and c["imagePullPolicy"] == "Always"
@@ -199,7 +202,8 @@ def test_template_metrics_off(helm: Path, tmp_path: Path) -> None:
 
 def _rules(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = {}
-    for role in by_kind(docs, "ClusterRole") + by_kind(docs, "Role")[:1]:
+    roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
+    for role in by_kind(docs, "ClusterRole") + roles[:1]:
         for rule in role["rules"]:
             for g in rule["apiGroups"]:
                 for r in rule["resources"]:
@@ -209,7 +213,7 @@ def _rules(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
 
 def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
     """Exactly the verbs the operator uses (see the comment in _helpers.tpl), no wildcards,
-    no secrets, and the same rules cluster-wide and per namespace."""
+    no reading secrets, and the same rules cluster-wide and per namespace."""
     cluster = _rules(render(helm, tmp_path))
     namespaced = _rules(render(helm, tmp_path, {"watchNamespaces": ["a"]}))
     assert cluster == namespaced
@@ -218,6 +222,7 @@ def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
         ("tfflink.dev", "tfflinkjobs/status"): {"get", "patch", "update"},
         ("", "configmaps"): {"create", "get", "patch", "update", "deletecollection"},
         ("", "serviceaccounts"): {"create", "deletecollection"},
+        ("", "secrets"): {"create", "deletecollection"},  # the AM token's, never read
         ("", "services"): {"create", "delete"},
         ("", "pods"): {"list", "watch", "deletecollection"},
         ("", "events"): {"create"},
@@ -233,6 +238,24 @@ def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
         assert "*" not in verbs
 
 
+def test_leader_election_rbac_is_one_lease_in_the_release_namespace(helm: Path, tmp_path: Path) -> None:
+    for values in (None, {"watchNamespaces": ["a"]}):
+        docs = render(helm, tmp_path, values)
+        (role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-leader-election")]
+        assert role["metadata"]["namespace"] == "tfflink-system"
+        assert role["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["tfflink-tfflink-operator"],
+             "verbs": ["get", "update"]},
+        ]  # fmt: skip
+        (binding,) = [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
+        assert binding["subjects"][0]["name"] == "tfflink-tfflink-operator"
+        (dep,) = by_kind(docs, "Deployment")
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in c["env"]}
+        assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
 def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path) -> None:
     """Every kind the manifest builders emit can be created (and cleaned up) by the operator."""
     from tfflink.backends.kubernetes import manifests
@@ -242,12 +265,13 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
     doc["spec"]["kubernetes"] = {"ingress": {"host": "flink.example.com"}}  # every optional object too
     ref = manifests.JobRef(name="linear", namespace="default", uid="u", job=parse_job(doc))
     rules = _rules(render(helm, tmp_path))
-    plural = {"ConfigMap": ("", "configmaps"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),
+    plural = {"ConfigMap": ("", "configmaps"), "Secret": ("", "secrets"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),
               "Role": ("rbac.authorization.k8s.io", "roles"), "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
               "Deployment": ("apps", "deployments"), "Job": ("batch", "jobs"),
               "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
               "Ingress": ("networking.k8s.io", "ingresses")}  # fmt: skip
     objs = manifests.job_objects(ref) + manifests.cluster_objects(ref, 0) + [manifests.submitter_job(ref, 0)]
+    objs.append(manifests.token_secret(ref, 0, "t" * 32))
     for o in objs:
         assert "create" in rules[plural[o["kind"]]], o["kind"]
     # The per-job Role: the operator may grant only what it holds (RBAC escalation check).
@@ -259,7 +283,7 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
 def test_rendered_args_are_the_operators_flags(helm: Path, tmp_path: Path, values: dict[str, Any] | None) -> None:
     """The container's command and args, as rendered, parse with the operator's own argparse."""
-    from tfflink.operator.main import parse_args
+    from tfflink.operator.main import lease_settings, parse_args
 
     (dep,) = by_kind(render(helm, tmp_path, values), "Deployment")
     (c,) = dep["spec"]["template"]["spec"]["containers"]
@@ -267,8 +291,13 @@ def test_rendered_args_are_the_operators_flags(helm: Path, tmp_path: Path, value
     cfg, args = parse_args(c["args"])
     port = next(p["containerPort"] for p in c["ports"] if p["name"] == "health")
     assert cfg.liveness == f"http://0.0.0.0:{port}/healthz"
+    lease = lease_settings(args)
+    assert lease is not None and lease.name == "tfflink-tfflink-operator"
     if values:
         assert cfg.namespaces == ("team-a", "team-b") and args.verbose and args.log_format == "plain"
         assert cfg.metrics_port == 9100 and cfg.poll_seconds == 2
+        assert (lease.lease_duration, lease.renew_deadline, lease.retry_period) == (20, 12, 3)
     else:
         assert cfg.namespaces == () and cfg.metrics_port == 9090 and not args.verbose
+        assert (lease.lease_duration, lease.renew_deadline) == (15, 10)
+    assert lease.namespace == "tfflink-system"  # the release's

@@ -13,6 +13,7 @@ the job RUNNING. The real-Flink path runs in the kind suite (tests/e2e/kind).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -37,7 +38,9 @@ NS = "e2e"
 RELEASE, OP_NS = "tfflink", "tfflink-system"
 # The chart under test; TFFLINK_E2E_CHART points at a modified copy (to try a change).
 CHART = Path(os.environ.get("TFFLINK_E2E_CHART") or ROOT / "charts" / "tfflink-operator")
-OWNED_KINDS = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings,networkpolicies"
+OWNED_KINDS = (
+    "deployments,replicasets,pods,jobs,configmaps,secrets,serviceaccounts,services,roles,rolebindings,networkpolicies"
+)
 
 
 def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 60, interval: float = 0.5) -> T:
@@ -52,8 +55,8 @@ def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float 
 
 
 class Cluster:
-    def __init__(self, cp: ControlPlane, flink: FlinkStandIn, op_log: Path) -> None:
-        self.cp, self.flink, self.op_log = cp, flink, op_log
+    def __init__(self, cp: ControlPlane, flink: FlinkStandIn, op_log: Path, ops: Operators) -> None:
+        self.cp, self.flink, self.op_log, self.ops = cp, flink, op_log, ops
 
     def kubectl(self, *args: str, **kw: Any) -> str:
         return self.cp.kubectl(*args, **kw)
@@ -138,34 +141,61 @@ def helm_install(cluster: ControlPlane) -> str:
     return r.stdout
 
 
-@pytest.fixture(scope="module")
-def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
-    """The operator as a process, with the chart ServiceAccount's token (so the chart's RBAC)."""
-    sa = f"{RELEASE}-tfflink-operator"
-    token = cluster.kubectl("-n", OP_NS, "create", "token", sa, "--duration=2h").strip()
-    op_kubeconfig = kubeconfig(cluster.dir / "operator.kubeconfig", cluster.server, token, namespace=NS)
-    flink = FlinkStandIn()
-    health = free_port()
-    cmd = [sys.executable, "-m", "tfflink.operator", "--namespace", NS, f"--liveness=http://127.0.0.1:{health}/healthz",
-           f"--metrics-port={free_port()}", f"--flink-url-template={flink.url_template}", "--poll-seconds=1",
-           "--log-format=plain", "--verbose"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
-    env["KUBECONFIG"] = str(op_kubeconfig)
-    op = Proc("operator", cmd, cluster.dir / "operator.log", env=env)
-    try:
+LEASE = f"{RELEASE}-tfflink-operator"  # the chart's Lease name (and its Role's resourceNames)
 
-        def healthy() -> bool:
+
+class Operators:
+    """Operator processes (replicas) with the chart ServiceAccount's token, so the chart's RBAC,
+    electing a leader on the chart's Lease with short timings."""
+
+    def __init__(self, cp: ControlPlane, flink: FlinkStandIn) -> None:
+        self.cp, self.flink, self.procs = cp, flink, dict[str, Proc]()
+        sa = f"{RELEASE}-tfflink-operator"
+        token = cp.kubectl("-n", OP_NS, "create", "token", sa, "--duration=2h").strip()
+        self.kubeconfig = kubeconfig(cp.dir / "operator.kubeconfig", cp.server, token, namespace=NS)
+
+    def start(self, identity: str) -> Proc:
+        health = free_port()
+        cmd = [sys.executable, "-m", "tfflink.operator", "--namespace", NS, f"--liveness=http://127.0.0.1:{health}/healthz",
+               f"--metrics-port={free_port()}", f"--flink-url-template={self.flink.url_template}", "--poll-seconds=1",
+               "--log-format=plain", "--verbose", "--leader-elect", f"--leader-elect-resource-namespace={OP_NS}",
+               f"--leader-elect-resource-name={LEASE}", f"--leader-elect-identity={identity}",
+               "--leader-elect-lease-duration=8", "--leader-elect-renew-deadline=6", "--leader-elect-retry-period=1"]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        op = self.procs[identity] = Proc(f"operator-{identity}", cmd, self.cp.dir / f"operator-{identity}.log", env=env)
+
+        def healthy() -> bool:  # a follower answers too (it waits for the Lease)
             if not op.alive():
-                raise AssertionError(f"operator exited:\n{op.tail()}")
+                raise AssertionError(f"operator {identity} exited:\n{op.tail()}")
             try:
                 return http_get(f"http://127.0.0.1:{health}/healthz")[0] == 200
             except OSError:
                 return False
 
-        wait_for(healthy, "the operator's /healthz", 60)
-        yield Cluster(cluster, flink, op.log)
+        wait_for(healthy, f"operator {identity}'s /healthz", 60)
+        return op
+
+    def lease(self) -> dict[str, Any]:
+        out = self.cp.kubectl("-n", OP_NS, "get", "lease", LEASE, "-o", "json", "--ignore-not-found")
+        return dict(json.loads(out)["spec"]) if out.strip() else {}
+
+    def stop(self) -> None:
+        for op in self.procs.values():
+            op.stop()
+
+
+@pytest.fixture(scope="module")
+def k(cluster: ControlPlane, helm_install: str) -> Iterator[Cluster]:
+    """One operator replica, leading (a test adds a second)."""
+    flink = FlinkStandIn()
+    ops = Operators(cluster, flink)
+    try:
+        op = ops.start("op-a")
+        wait_for(lambda: ops.lease().get("holderIdentity") == "op-a", "op-a holds the Lease")
+        yield Cluster(cluster, flink, op.log, ops)
     finally:
-        op.stop()
+        ops.stop()
         flink.stop()
 
 
@@ -209,9 +239,24 @@ def test_apply_example_job_deploys_and_runs(k: Cluster) -> None:
     st = k.bring_up("linear", 1)
     assert st["restartCount"] == 0 and st.get("flinkJobId")
     uid = k.job("linear")["metadata"]["uid"]  # type: ignore[index]
-    for kind in ("deployments", "configmaps", "services", "jobs"):
+    for kind in ("deployments", "configmaps", "services", "jobs", "secrets"):
         for obj in k.owned("linear", kinds=kind):
             assert [r["uid"] for r in obj["metadata"].get("ownerReferences", [])] == [uid], obj["metadata"]["name"]
+
+
+def test_the_am_token_is_in_a_secret_only(k: Cluster) -> None:
+    """The submitter reads the attempt's token from a Secret it mounts; the token is in no
+    ConfigMap and no pod spec (the operator can create the Secret but not read it back)."""
+    (secret,) = k.owned("linear", kinds="secrets")
+    assert secret["metadata"]["name"] == n.token_secret("linear", 1)
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    assert len(token) >= 32
+    (sub,) = k.owned("linear", n.SUBMITTER)
+    assert {"name": "tfflink-token", "secret": {"secretName": n.token_secret("linear", 1), "defaultMode": 0o440}} in [
+        {"name": v["name"], "secret": v["secret"]} for v in sub["spec"]["volumes"] if "secret" in v
+    ]
+    everything = k.kubectl("-n", NS, "get", "pods,configmaps,deployments,jobs,tfflinkjobs", "-o", "json")
+    assert token not in everything
 
 
 @pytest.mark.parametrize("how", ["delete-taskmanager-pod", "pod-failed"])
@@ -229,8 +274,8 @@ def test_pod_failure_restarts_the_whole_cluster_once(k: Cluster, how: str) -> No
     wait_for(lambda: k.status(name).get("restartCount") == 1, f"{name} restartCount 1")
     st = k.bring_up(name, 2)
     assert st["restartCount"] == 1 and st["attempt"] == 2
-    attempts = {d["metadata"]["labels"][n.ATTEMPT] for d in k.owned(name, kinds="deployments")}
-    assert attempts == {"2"}, "the whole cluster is recreated, attempt 1 is gone"
+    attempts = {d["metadata"]["labels"][n.ATTEMPT] for d in k.owned(name, kinds="deployments,secrets")}
+    assert attempts == {"2"}, "the whole cluster is recreated, attempt 1 is gone (its token too)"
     assert {
         p["metadata"]["name"] for p in k.owned(name) if p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER
     }.isdisjoint(old)
@@ -296,3 +341,65 @@ def test_progress_in_status_survives_the_schema_and_shows_in_kubectl_get(
     cells = dict(zip(header.split(), row.split(), strict=True))
     assert (cells["STEP"], cells["STEPS/S"], cells["CHECKPOINT"]) == ("1200", "35.5", "1100"), cells
     assert (cells["CHIEF"], cells["EVALUATOR"], cells["WORKERS"]) == ("1", "1", "2"), cells
+
+
+def _writers(k: Cluster, kinds: str, job: str) -> dict[str, set[str]]:
+    """Object name -> the operator replicas that wrote it (its managedFields managers)."""
+    if kinds == "tfflinkjob":
+        items = [json.loads(k.kubectl("-n", NS, "get", kinds, job, "-o", "json", "--show-managed-fields"))]
+    else:
+        out = k.kubectl("-n", NS, "get", kinds, "-l", f"{n.JOB}={job}", "-o", "json", "--show-managed-fields")
+        items = json.loads(out)["items"]
+    return {o["metadata"]["name"]: {m["manager"] for m in o["metadata"].get("managedFields", [])
+                                    if m["manager"].startswith("tfflink-operator")} for o in items}  # fmt: skip
+
+
+def test_two_replicas_one_acts_and_the_other_takes_over(k: Cluster) -> None:
+    """Last in this module: it kills the leading replica (the module's operator)."""
+    import signal
+
+    ops = k.ops
+    follower = ops.start("op-b")  # healthy while it waits
+    k.apply_example("lease-1")
+    st = k.wait_phase("lease-1", "Deploying")
+    assert st["attempt"] == 1
+    assert ops.lease()["holderIdentity"] == "op-a"
+    assert _writers(k, "tfflinkjob", "lease-1") == {"lease-1": {"tfflink-operator@op-a"}}  # the status
+    made = _writers(k, "deployments,configmaps,networkpolicies", "lease-1")
+    assert len(made) >= 5 and all(w == {"tfflink-operator@op-a"} for w in made.values()), made
+    assert "starting the handlers" not in follower.log.read_text()
+    transitions = ops.lease().get("leaseTransitions", 0)
+
+    leader = ops.procs["op-a"]
+    os.killpg(leader.p.pid, signal.SIGKILL)  # no clean shutdown: the Lease is not given up
+    leader.p.wait(10)
+    wait_for(lambda: ops.lease().get("holderIdentity") == "op-b", "op-b takes the Lease after its duration", 60)
+    assert follower.alive(), follower.tail()
+    assert ops.lease()["leaseTransitions"] == transitions + 1
+    k.apply_example("lease-2")
+    assert k.wait_phase("lease-2", "Deploying")["attempt"] == 1
+    assert _writers(k, "tfflinkjob", "lease-2") == {"lease-2": {"tfflink-operator@op-b"}}
+    # the new leader carries on with the first job too
+    assert k.bring_up("lease-1", 1)["phase"] == "Running", follower.tail()
+    assert follower.alive(), follower.tail()  # it kept the Lease
+
+    follower.stop()  # SIGTERM: a clean shutdown gives the Lease up at once
+    assert follower.p.returncode == 0, follower.tail()
+    assert not ops.lease().get("holderIdentity"), ops.lease()
+
+
+def test_a_leader_whose_lease_is_taken_stops_at_once(k: Cluster) -> None:
+    """Another holder in the Lease (a partition healed, an admin's edit): the leader exits
+    instead of acting on (its Deployment restarts it as a follower)."""
+    from datetime import UTC, datetime
+
+    ops = k.ops
+    op = ops.start("op-d")
+    wait_for(lambda: ops.lease().get("holderIdentity") == "op-d", "op-d holds the Lease")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    k.kubectl("-n", OP_NS, "patch", "lease", LEASE, "--type=merge",
+              "-p", json.dumps({"spec": {"holderIdentity": "intruder", "renewTime": now}}))  # fmt: skip
+    wait_for(lambda: not op.alive(), "op-d exits", 30)
+    assert op.p.returncode == 3, op.tail()
+    assert "lost the Lease" in op.log.read_text()
+    assert ops.lease()["holderIdentity"] == "intruder", "it wrote nothing on the way out"

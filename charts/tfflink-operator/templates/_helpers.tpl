@@ -56,6 +56,7 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   kopf indexes, created, deleted by label), Pods (watched, deleted by label).
 - The per-job Role grants get/patch/update on the rendezvous ConfigMap: RBAC lets the operator
   create it only if it holds those verbs itself, hence get/patch/update on configmaps.
+- per attempt: the AM token's Secret (created, deleted by label; never read back).
 - Events: kopf posts them on the TFFlinkJob.
 - per job: a NetworkPolicy (created, deleted by label): only the job's pods and the operator
   reach its Flink and TF ports; an Ingress to the Flink UI when spec.kubernetes.ingress is set.
@@ -72,6 +73,9 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   verbs: ["create", "get", "patch", "update", "deletecollection"]
 - apiGroups: [""]
   resources: ["serviceaccounts"]
+  verbs: ["create", "deletecollection"]
+- apiGroups: [""]
+  resources: ["secrets"]
   verbs: ["create", "deletecollection"]
 - apiGroups: [""]
   resources: ["services"]

@@ -9,6 +9,12 @@ the local backend.
 Attempts: every session cluster the operator creates gets the next ``status.attempt``; a
 restart tears down every attempt but the new one and deploys the new one once the old pods are
 gone and the backoff has passed. ``restartCount`` counts only restarts caused by failures.
+
+Fencing: an old attempt's TF processes may still write the checkpoint directory until its pods
+are gone (the operator deletes them with a grace period, so a pod object outlives its
+processes). The new attempt is never deployed or submitted while any pod of another attempt
+(or of a deleted job of the same name) exists; the wait shows as reason ``WaitingForOldPods``
+and ends, after :data:`FENCE_SECONDS`, in Failed ``OldPodsNotGone`` naming the pods.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class Observation:
     cluster_created: bool = False  # the attempt's TaskManager Deployment exists (created last)
     any_objects: bool = False  # any per-attempt object or pod of any attempt exists
     stale: bool = False  # objects or pods of other attempts still exist
+    stale_pods: tuple[str, ...] = ()  # the names of those pods
     jobmanager_ready: bool = False
     taskmanagers_ready: int = 0
     submitter: str | None = None  # None (not created), Active, Complete, Failed
@@ -125,6 +132,11 @@ _PHASE_CONDITIONS: dict[str, Literal["Running", "Restarting", "Suspended", "Succ
 }  # fmt: skip
 _WARNING_PHASES = {"Restarting", "Failed"}
 
+FENCE_SECONDS = 300.0
+"""How long a new attempt waits for the old attempts' pods (from the end of the backoff, or
+from the deploy): a node that stopped answering keeps its pods Terminating for good."""
+WAITING = "WaitingForOldPods"
+
 
 class _Planner:
     """One reconcile pass; methods mutate ``self.plan``."""
@@ -185,12 +197,38 @@ class _Planner:
         st.set_condition("Created", True, "ClusterCreated", f"session cluster attempt {st.attempt}", self.nows)
         self.deploy_step()
 
-    def deploy_step(self) -> None:
-        if self.obs.stale:
-            self.act("Teardown", self.st.attempt)
-            self.requeue(1.0)
-        elif not self.obs.cluster_created:
-            self.act("Deploy", self.st.attempt)
+    def deploy_step(self) -> bool:
+        """Deploy once the old pods are gone; False when the job failed waiting for them."""
+        st = self.st
+        if not self.fenced(since=st.deploy_time):
+            return st.phase != "Failed"
+        if st.reason == WAITING:
+            self.enter("Deploying", "Deploying", f"deploying session cluster attempt {st.attempt}")
+        if not self.obs.cluster_created:
+            self.act("Deploy", st.attempt)
+        return True
+
+    def fenced(self, *, since: str | None) -> bool:
+        """True once nothing of another attempt is left; until then tear it down again, say so
+        in the status, and fail the job after FENCE_SECONDS (see the module docstring)."""
+        obs, st = self.obs, self.st
+        if not obs.stale:
+            return True
+        self.act("Teardown", st.attempt)
+        self.requeue(1.0)
+        left = ", ".join(obs.stale_pods[:5]) + (
+            f" and {len(obs.stale_pods) - 5} more" if len(obs.stale_pods) > 5 else ""
+        )
+        if self.elapsed(since) > FENCE_SECONDS:
+            self.finish("Failed", "OldPodsNotGone",
+                        f"pods of an earlier attempt were still there {FENCE_SECONDS:g}s after their teardown: "
+                        f"{left or 'none listed'}; a node that stopped answering keeps its pods Terminating "
+                        "(delete them with --force once the node is known to be down, then recreate the job)")  # fmt: skip
+            return False
+        if obs.stale_pods:
+            self.enter(st.phase, WAITING, f"attempt {st.attempt} starts once the pods of earlier attempts are "
+                                          f"gone (up to {FENCE_SECONDS:g}s): {left}")  # fmt: skip
+        return False
 
     def finish(self, phase: Literal["Succeeded", "Failed"], reason: str, message: str) -> None:
         st = self.st
@@ -240,15 +278,16 @@ class _Planner:
             self.finish("Failed", failure.reason, decision.reason)
 
     def restarting(self) -> None:
-        """Wait for the old attempts' pods to go and for the backoff, then deploy the new attempt."""
+        """Wait for the backoff, then for the old attempts' pods to go, then deploy the new attempt."""
         intent = self.st.intent
-        wait = -self.elapsed(intent.not_before) if intent and intent.not_before else 0.0
-        if self.obs.stale:
-            self.act("Teardown", self.st.attempt)
-            self.requeue(1.0)
+        since = intent.not_before if intent else None
+        wait = -self.elapsed(since) if since else 0.0
         if wait > 0:
+            if self.obs.stale:
+                self.act("Teardown", self.st.attempt)
+                self.requeue(1.0)
             self.requeue(wait)
-        elif not self.obs.stale:
+        elif self.fenced(since=since):
             self.enter("Deploying", "Redeploying", f"deploying session cluster attempt {self.st.attempt}")
             self.start_deploy()
 
@@ -306,7 +345,8 @@ class _Planner:
             self.finish("Failed", "StartupDeadlineExceeded", f"{why} (startupDeadlineSeconds={deadline})")
             return
         self.requeue(max(1.0, deadline - self.elapsed(st.deploy_time)))
-        self.deploy_step()
+        if not self.deploy_step():
+            return
         ready = obs.jobmanager_ready and obs.taskmanagers_ready >= taskmanagers_wanted(self.spec)
         if obs.cluster_created and ready and obs.submitter is None and not obs.stale:
             self.act("Submit", st.attempt)

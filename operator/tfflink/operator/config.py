@@ -27,6 +27,8 @@ class OperatorConfig:
     """Server-side timeout of each watch request (kopf reconnects after it)."""
     api_workers: int = 16
     """Threads for the (synchronous) Kubernetes client."""
+    field_manager: str = "tfflink-operator"
+    """The name its writes carry in managedFields (with leader election: the replica's)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

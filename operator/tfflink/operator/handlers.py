@@ -1,7 +1,8 @@
 """The kopf handlers: thin glue between kopf and :mod:`tfflink.operator.reconciler`.
 
 Run with ``kopf run -m tfflink.operator.handlers`` (settings from TFFLINK_* variables) or
-``python -m tfflink.operator`` (command-line flags).
+``python -m tfflink.operator`` (command-line flags; the only way with leader election,
+``--leader-elect``, which the chart uses: more than one replica needs it).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics = Metrics()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
-    api = KubeApi(load_client(), workers=config.api_workers)
+    api = KubeApi(load_client(), workers=config.api_workers, field_manager=config.field_manager)
     memo["deps"] = reconciler.Deps(api=api, flink=FlinkClient(config.flink_url_template),
                                    config=config, metrics=metrics)  # fmt: skip
 
@@ -109,7 +110,7 @@ def pod_event(
     """Wake the job's loop; remember deleted pods (their index entries vanish)."""
     deps, key = _deps(memo), _key(namespace, labels[n.JOB])
     if event["type"] == "DELETED" and labels.get(n.COMPONENT) != n.SUBMITTER and key in deps.wakeups:
-        deps.deleted_pods.setdefault(key, []).append((n.attempt_of(labels), name))
+        deps.deleted_pods.setdefault(key, []).append((labels.get(n.JOB_UID, ""), n.attempt_of(labels), name))
     deps.wake(key)
 
 

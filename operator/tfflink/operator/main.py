@@ -4,10 +4,50 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import sys
+import urllib.parse
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 from .config import OperatorConfig
+from .leader import LeaseSettings, default_identity
+
+log = logging.getLogger(__name__)
+
+
+def _leader_args(p: argparse.ArgumentParser) -> None:
+    """client-go's flag names, so the chart reads like any other controller's."""
+    d = LeaseSettings(namespace="-", identity="-")
+    g = p.add_argument_group("leader election (a coordination.k8s.io/v1 Lease; replicas > 1 need it)")
+    g.add_argument("--leader-elect", action="store_true", help="act only while holding the Lease")
+    g.add_argument("--leader-elect-resource-namespace", default=os.environ.get("POD_NAMESPACE", ""),
+                   help="the Lease's namespace (default: $POD_NAMESPACE)")  # fmt: skip
+    g.add_argument("--leader-elect-resource-name", default=d.name, help="the Lease's name")
+    g.add_argument("--leader-elect-identity", default=None, help="this replica's name (default: $POD_NAME)")
+    g.add_argument("--leader-elect-lease-duration", type=float, default=d.lease_duration,
+                   help="seconds a follower waits after the leader's last renewal")  # fmt: skip
+    g.add_argument("--leader-elect-renew-deadline", type=float, default=d.renew_deadline,
+                   help="seconds the leader may fail to renew before it exits")  # fmt: skip
+    g.add_argument("--leader-elect-retry-period", type=float, default=d.retry_period,
+                   help="seconds between renewals and between tries")  # fmt: skip
+
+
+def lease_settings(args: argparse.Namespace) -> LeaseSettings | None:
+    """The Lease to hold, or None without --leader-elect; ValueError names the bad flag."""
+    if not args.leader_elect:
+        return None
+    if not args.leader_elect_resource_namespace:
+        raise ValueError("--leader-elect needs --leader-elect-resource-namespace (or POD_NAMESPACE)")
+    return LeaseSettings(
+        namespace=args.leader_elect_resource_namespace, name=args.leader_elect_resource_name,
+        identity=args.leader_elect_identity or default_identity(),
+        lease_duration=args.leader_elect_lease_duration, renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
+    )  # fmt: skip
 
 
 def parse_args(argv: list[str] | None) -> tuple[OperatorConfig, argparse.Namespace]:
@@ -29,6 +69,7 @@ def parse_args(argv: list[str] | None) -> tuple[OperatorConfig, argparse.Namespa
         "--log-format", choices=["json", "plain", "full"], default=os.environ.get("TFFLINK_LOG_FORMAT", "json")
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _leader_args(p)
     args = p.parse_args(argv)
     namespaces = tuple(args.namespace) or (() if args.all_namespaces else env.namespaces)
     cfg = OperatorConfig(
@@ -50,8 +91,76 @@ def main(argv: list[str] | None = None) -> int:
         log_format={"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL}[args.log_format],
     )  # fmt: skip
     logging.getLogger("tfflink").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    asyncio.run(kopf.operator(
+    try:
+        lease = lease_settings(args)
+    except ValueError as e:
+        print(f"tfflink-operator: {e}", file=sys.stderr)
+        return 2
+    if lease is not None:
+        cfg = replace(cfg, field_manager=f"tfflink-operator@{lease.identity}"[:128])
+    operator = kopf.operator(
         clusterwide=not cfg.namespaces, namespaces=list(cfg.namespaces),
         liveness_endpoint=cfg.liveness or None, standalone=True, memo=kopf.Memo(config=cfg),
-    ))  # fmt: skip
+    )  # fmt: skip
+    return asyncio.run(operator if lease is None else _lead(lease, cfg, operator)) or 0
+
+
+async def _lead(lease: LeaseSettings, cfg: OperatorConfig, operator: Any) -> int:
+    """Run ``operator`` (kopf's coroutine) only while holding the Lease.
+
+    A follower answers the liveness endpoint itself while it waits. A leader that loses the
+    Lease exits at once, before the next one may start (renew deadline < lease duration): no
+    cleanup handler runs, nothing is written; its Deployment restarts it as a follower.
+    """
+    import kubernetes
+
+    from ..backends.kubernetes.api import load_client
+    from .leader import LeaseElector
+
+    client = load_client(pool_size=2)
+    elector = LeaseElector(lease, kubernetes.client.CoordinationV1Api(client))
+    try:
+        async with _standby_health(cfg.liveness):
+            await elector.acquire()
+    except BaseException:
+        operator.close()  # never started
+        raise
+    log.info("leading as %r: starting the handlers", lease.identity)
+    acting = asyncio.ensure_future(operator)
+    holding = asyncio.ensure_future(elector.hold())
+    done, _ = await asyncio.wait({acting, holding}, return_when=asyncio.FIRST_COMPLETED)
+    if holding in done:
+        log.error("lost the Lease %s/%s: exiting so that another replica acts alone", lease.namespace, lease.name)
+        logging.shutdown()
+        os._exit(3)
+    holding.cancel()
+    try:
+        acting.result()
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, elector.release)
+        client.close()
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _standby_health(endpoint: str) -> AsyncIterator[None]:
+    """``endpoint`` answered while this replica waits for the Lease (kopf serves it once leading)."""
+    if not endpoint:
+        yield
+        return
+    from aiohttp import web
+
+    url = urllib.parse.urlsplit(endpoint)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"leader": False})
+
+    app = web.Application()
+    app.router.add_get(url.path or "/", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, url.hostname, url.port or 80, reuse_address=True).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()

@@ -26,7 +26,7 @@ from ..backends.kubernetes import manifests
 from ..backends.kubernetes.api import KubeApi
 from ..backends.kubernetes.flink import FlinkClient
 from ..backends.kubernetes.manifests import JobRef
-from ..backends.kubernetes.observe import ObjectFact, observe, trusted_am_address
+from ..backends.kubernetes.observe import ObjectFact, observe, owned_by, trusted_am_address
 from ..lifecycle.outcome import FLINK_FAILED
 from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
 from ..spec.loader import format_errors
@@ -49,7 +49,7 @@ class Deps:
     config: OperatorConfig
     metrics: Metrics
     wakeups: dict[Key, asyncio.Event] = field(default_factory=dict)
-    deleted_pods: dict[Key, list[tuple[int, str]]] = field(default_factory=dict)
+    deleted_pods: dict[Key, list[tuple[str, int, str]]] = field(default_factory=dict)  # (job uid, attempt, pod)
 
     def wake(self, key: Key) -> None:
         ev = self.wakeups.get(key)
@@ -68,8 +68,8 @@ def parse(body: Mapping[str, Any]) -> TFFlinkJob | list[str]:
 async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Iterable[ObjectFact]) -> Observation:
     facts = list(facts)
     deleted = deps.deleted_pods.get((ref.namespace, ref.name), [])
-    deleted[:] = [d for d in deleted if d[0] >= status.attempt]
-    obs = observe(facts, attempt=status.attempt, deleted_pods=deleted)
+    deleted[:] = [d for d in deleted if d[0] == ref.uid and d[1] >= status.attempt]
+    obs = observe(facts, attempt=status.attempt, uid=ref.uid, deleted_pods=[(a, pod) for _, a, pod in deleted])
     # Only the Flink job this attempt's submitter started counts (its id is in the submitter's
     # termination message), never whatever else runs in the session cluster.
     job_id = obs.flink_job_id or status.flink_job_id
@@ -84,7 +84,8 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
         return obs
     am: dict[str, Any] = {}
     if status.phase == "Running" or state in FLINK_FAILED:
-        address = trusted_am_address(await deps.api.am_address(ref.namespace, ref.name), facts, status.attempt)
+        address = trusted_am_address(await deps.api.am_address(ref.namespace, ref.name), owned_by(facts, ref.uid),
+                                     status.attempt)  # fmt: skip
         am = (await deps.flink.am_status(address) if address else None) or {}
     root = await deps.flink.root_exception(ref.namespace, ref.name, job_id) if state in FLINK_FAILED else None
     restarts = am.get("restarts")
@@ -108,7 +109,8 @@ async def execute(deps: Deps, ref: JobRef, action: Action, status: TFFlinkJobSta
         for obj in manifests.job_objects(ref) + manifests.cluster_objects(ref, action.attempt):
             await deps.api.create(obj, refresh=obj["metadata"]["name"].endswith("-config"))
     elif action.kind == "Submit":
-        assert action.attempt is not None
+        assert action.attempt is not None  # the token first: the submitter pod mounts it
+        await deps.api.create(manifests.token_secret(ref, action.attempt, manifests.new_token()))
         await deps.api.create(manifests.submitter_job(ref, action.attempt, restarts_done=status.restart_count))
     elif action.kind == "Teardown":
         await deps.api.delete_cluster(ref.namespace, ref.name, keep_attempt=action.attempt)

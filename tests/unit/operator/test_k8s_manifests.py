@@ -31,6 +31,7 @@ def test_cluster_objects_carry_the_attempt_and_taskmanagers_come_last(ref: m.Job
     for d in (jm, tm):
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert labels[n.ATTEMPT] == "3"
+        assert labels[n.JOB_UID] == "uid-1"  # pods are told apart from a same-name job's
         assert d["spec"]["selector"]["matchLabels"] == d["metadata"]["labels"]
 
 
@@ -181,6 +182,7 @@ def test_submitter_runs_tfflink_submit_once(ref: m.JobRef) -> None:
         "tfflink", "submit", "/opt/tfflink/config/job.yaml", "--base-dir", "/opt/tfflink/job",
         "--flink-address", "mnist-jobmanager:8081", "--rendezvous", "configmap://team-a/mnist-rendezvous",
         "--restarts-done", "0", "--workdir", "/tmp/tfflink-submit", "--result-file", "/dev/termination-log",
+        "--token-file", "/opt/tfflink/token/token",
     ]  # fmt: skip
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert m.submitter_job(ref, 3, restarts_done=2)["spec"]["template"]["spec"]["containers"][0]["args"][15] == "2"
@@ -235,3 +237,41 @@ def test_an_ingress_serves_the_flink_ui_only_when_asked() -> None:
     assert rule["http"]["paths"][0]["backend"] == {"service": {"name": "mnist-jobmanager", "port": {"number": 8081}}}
     assert ing["spec"]["tls"] == [{"hosts": ["flink.example.com"], "secretName": "flink-tls"}]
     assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"] == "https://auth"
+
+
+def test_the_am_token_lives_only_in_the_attempts_secret(ref: m.JobRef) -> None:
+    token = m.new_token()
+    secret = m.token_secret(ref, 2, token)
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "mnist-token-2"
+    assert secret["stringData"] == {"token": token}
+    assert secret["metadata"]["labels"][n.ATTEMPT] == "2"  # deleted with the attempt
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == "uid-1"  # and collected with the job
+    sub = m.submitter_job(ref, 2)
+    pod = sub["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"][c["args"].index("--token-file") + 1] == "/opt/tfflink/token/token"
+    assert {"name": "tfflink-token", "mountPath": "/opt/tfflink/token", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "tfflink-token", "secret": {"secretName": "mnist-token-2", "defaultMode": 0o440}} in pod["volumes"]
+    # never in clear anywhere else: no ConfigMap, no pod spec, no env
+    others = m.job_objects(ref) + m.cluster_objects(ref, 2) + [sub]
+    assert token not in yaml.safe_dump(others)
+    assert m.new_token() != token
+
+
+def test_pods_run_on_a_read_only_root_with_scratch_dirs(ref: m.JobRef) -> None:
+    pods = [d["spec"]["template"]["spec"] for d in m.cluster_objects(ref, 1) + [m.submitter_job(ref, 1)]]
+    for pod in pods:
+        (c,) = pod["containers"]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = {mt["mountPath"]: mt["name"] for mt in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for path in ("/tmp", "/opt/flink/log", "/opt/tfflink/work", "/opt/tfflink/conf"):
+            assert "emptyDir" in volumes[mounts[path]], path
+        assert {"name": "HOME", "value": "/opt/tfflink/work"} in c["env"]
+    # a user's template cannot take them over
+    from tfflink.backends.kubernetes import podtemplate
+
+    tmpl = {"spec": {"containers": [{"name": "main", "volumeMounts": [{"name": "x", "mountPath": "/tmp"}]}]}}
+    (problem,) = podtemplate.problems("spec.kubernetes.podTemplate", tmpl, "taskmanager", m.RESERVED_VOLUMES,
+                                      m.RESERVED_PATHS)  # fmt: skip
+    assert problem == "spec.kubernetes.podTemplate.spec.containers[0].volumeMounts[0].mountPath: /tmp is the operator's"

@@ -42,3 +42,24 @@ def test_jobs_by_phase_gauge_moves_jobs_between_phases() -> None:
     assert (value("Deploying"), value("Running")) == (1, 1)
     m.phase(("ns", "a"), None)
     assert value("Running") == 0 and value("Failed") == 0
+
+
+def test_leader_election_settings_are_checked_with_the_flag_named() -> None:
+    import pytest
+
+    from tfflink.operator.main import lease_settings
+
+    _, args = parse_args([])
+    assert lease_settings(args) is None  # off unless asked for
+    _, args = parse_args(["--leader-elect", "--leader-elect-resource-namespace=ops", "--leader-elect-identity=pod-1"])
+    lease = lease_settings(args)
+    assert lease is not None and (lease.namespace, lease.identity) == ("ops", "pod-1")
+    assert lease.retry_period < lease.renew_deadline < lease.lease_duration
+    _, args = parse_args(
+        ["--leader-elect", "--leader-elect-resource-namespace=ops", "--leader-elect-renew-deadline=20"]
+    )
+    with pytest.raises(ValueError, match="--leader-elect-renew-deadline < --leader-elect-lease-duration"):
+        lease_settings(args)
+    _, args = parse_args(["--leader-elect", "--leader-elect-resource-namespace="])
+    with pytest.raises(ValueError, match="--leader-elect-resource-namespace"):
+        lease_settings(args)

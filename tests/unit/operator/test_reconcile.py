@@ -271,3 +271,42 @@ def test_chief_and_evaluator_appear_in_the_role_counts_when_the_spec_has_them() 
     st = step(sp, TFFlinkJobStatus(), Observation()).status
     assert {r: s.desired for r, s in st.roles.items()} == {"chief": 1, "worker": 2, "ps": 0, "evaluator": 1}
     assert st.task_managers == 1 and sp.task_manager_shape() == (1, 5)
+
+
+def test_a_restart_waits_for_the_old_pods_then_fails_if_they_never_go() -> None:
+    """Fencing: old TF processes may write the checkpoint dir until their pods are gone."""
+    from tfflink.lifecycle.reconcile import FENCE_SECONDS
+
+    sp = spec(failover={"maxRestarts": 2, "backoff": {"initialSeconds": 4, "maxSeconds": 10}})
+    broken = Observation(**{**RUNNING_CLUSTER.__dict__, "failure": Failure("PodFailed", "pod tm-1: OOMKilled")})
+    st = step(sp, running(sp), broken, 10).status  # backoff ends at 14s
+    lingering = Observation(any_objects=True, stale=True, stale_pods=("mnist-taskmanager-1-x",))
+    during_backoff = step(sp, st, lingering, 12)
+    assert during_backoff.status.reason == "PodFailed", "the failure stays the reason while the backoff runs"
+    waiting = step(sp, st, lingering, 20)
+    assert (waiting.status.phase, waiting.status.reason) == ("Restarting", "WaitingForOldPods")
+    assert "mnist-taskmanager-1-x" in waiting.status.message
+    assert waiting.actions == [Action("Teardown", 2)], "nothing of attempt 2 is created meanwhile"
+    # gone in time: attempt 2 is deployed
+    deployed = step(sp, waiting.status, Observation(), 30)
+    assert deployed.status.phase == "Deploying" and deployed.actions == [Action("Deploy", 2)]
+    # never gone: Failed with the pods named, once the bound has passed (not before)
+    assert step(sp, waiting.status, lingering, 14 + FENCE_SECONDS - 1).status.phase == "Restarting"
+    stuck = step(sp, waiting.status, lingering, 14 + FENCE_SECONDS + 1)
+    assert (stuck.status.phase, stuck.status.reason) == ("Failed", "OldPodsNotGone")
+    assert "mnist-taskmanager-1-x" in stuck.status.message and "--force" in stuck.status.message
+    assert Action("Deploy", 2) not in stuck.actions
+
+
+def test_a_deploy_waits_for_pods_of_a_deleted_job_of_the_same_name() -> None:
+    sp = spec()
+    leftovers = Observation(any_objects=True, stale=True, stale_pods=("mnist-jobmanager-1-old",))
+    plan = step(sp, TFFlinkJobStatus(), leftovers)
+    assert (plan.status.phase, plan.status.reason) == ("Deploying", "WaitingForOldPods")
+    assert plan.actions == [Action("Teardown", 1)]
+    ready = Observation(any_objects=True, stale=True, stale_pods=("mnist-jobmanager-1-old",), cluster_created=True,
+                        jobmanager_ready=True, taskmanagers_ready=1)  # fmt: skip
+    assert Action("Submit", 1) not in step(sp, plan.status, ready, 2).actions
+    gone = step(sp, plan.status, Observation(), 3)
+    assert (gone.status.phase, gone.status.reason) == ("Deploying", "Deploying")
+    assert gone.actions == [Action("Deploy", 1)]

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Obj = dict[str, Any]
 MERGE = "application/merge-patch+json"
+POD_GRACE_SECONDS = 5  # SIGTERM, then SIGKILL: a full restart need not wait for a clean shutdown
 
 
 def load_client(*, pool_size: int = 32) -> kubernetes.client.ApiClient:
@@ -39,8 +40,10 @@ def load_client(*, pool_size: int = 32) -> kubernetes.client.ApiClient:
 class KubeApi:
     """Typed wrappers for the objects of a session cluster and the TFFlinkJob status."""
 
-    def __init__(self, client: kubernetes.client.ApiClient, *, workers: int = 16, timeout: float = 30.0) -> None:
+    def __init__(self, client: kubernetes.client.ApiClient, *, workers: int = 16, timeout: float = 30.0,
+                 field_manager: str = "tfflink-operator") -> None:  # fmt: skip
         self.client = client
+        self.field_manager = field_manager  # in each object's managedFields: which replica wrote it
         self.core = kubernetes.client.CoreV1Api(client)
         self.apps = kubernetes.client.AppsV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
@@ -62,6 +65,7 @@ class KubeApi:
     def _creator(self, kind: str) -> Callable[..., Any]:
         creators: dict[str, Callable[..., Any]] = {
             "ConfigMap": self.core.create_namespaced_config_map,
+            "Secret": self.core.create_namespaced_secret,
             "ServiceAccount": self.core.create_namespaced_service_account,
             "Service": self.core.create_namespaced_service,
             "Role": self.rbac.create_namespaced_role,
@@ -77,27 +81,30 @@ class KubeApi:
         """Create ``obj``; True if it was new. An existing ConfigMap gets ``refresh``-ed data."""
         meta = obj["metadata"]
         try:
-            await self._call(self._creator(obj["kind"]), meta["namespace"], obj)
+            await self._call(self._creator(obj["kind"]), meta["namespace"], obj, field_manager=self.field_manager)
             return True
         except ApiException as e:
             if e.status != 409:
                 raise
         if refresh and obj["kind"] == "ConfigMap":
             await self._call(self.core.patch_namespaced_config_map, meta["name"], meta["namespace"],
-                             {"data": obj["data"]})  # fmt: skip
+                             {"data": obj["data"]}, field_manager=self.field_manager)  # fmt: skip
         return False
 
     async def delete_cluster(self, namespace: str, job: str, *, keep_attempt: int | None) -> None:
-        """Delete every attempt's Deployments, submitter Jobs and pods, except ``keep_attempt``."""
+        """Delete every attempt's Deployments, submitter Jobs, token Secrets and pods, except ``keep_attempt``."""
         sel = n.selector(job, keep_attempt=keep_attempt)
         opts = {"label_selector": sel, "propagation_policy": "Background"}
         await asyncio.gather(
             self._call(self.apps.delete_collection_namespaced_deployment, namespace, **opts),
             self._call(self.batch.delete_collection_namespaced_job, namespace, **opts),
+            self._call(self.core.delete_collection_namespaced_secret, namespace, label_selector=sel),
         )
-        # Pods go with their owners; deleting them directly makes a full restart prompt.
+        # Pods go with their owners; deleting them directly makes a full restart prompt. Never
+        # with grace 0 (a force delete): the pod object must outlive its processes, since the
+        # next attempt starts only once the old pods are gone (fencing, lifecycle.reconcile).
         await self._call(self.core.delete_collection_namespaced_pod, namespace, label_selector=sel,
-                         grace_period_seconds=0)  # fmt: skip
+                         grace_period_seconds=POD_GRACE_SECONDS)  # fmt: skip
 
     async def delete_owned(self, namespace: str, job: str) -> None:
         """Everything the operator made for ``job`` (also garbage-collected by ownerReferences)."""
@@ -116,7 +123,8 @@ class KubeApi:
 
     async def patch_status(self, namespace: str, name: str, status: Obj) -> None:
         await self._call(self.custom.patch_namespaced_custom_object_status, n.GROUP, n.VERSION, namespace,
-                         n.PLURAL, name, {"status": status}, _content_type=MERGE)  # fmt: skip
+                         n.PLURAL, name, {"status": status}, _content_type=MERGE,
+                         field_manager=self.field_manager)  # fmt: skip
 
     async def delete_job(self, namespace: str, name: str) -> None:
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ...runtime.config import new_token as new_token
 from ...runtime.log_echo import ENV as LOG_STDOUT_ENV
 from ...spec.models import Mode, Resources, TFFlinkJob, TFFlinkJobSpec
 from ...spec.quantity import flink_memory, mib
@@ -27,9 +28,17 @@ CONFIG_DIR = "/opt/tfflink/config"  # the job's ConfigMap: Flink overrides, log4
 CONF_DIR = "/opt/tfflink/conf"  # FLINK_CONF_DIR: the image's Flink defaults + the overrides
 JOB_DIR = "/opt/tfflink/job"  # the job's code (spec.kubernetes.codeConfigMap); relative paths
 JOB_FILE = "job.yaml"
+TOKEN_DIR = "/opt/tfflink/token"  # the submitter's: the attempt's token Secret
+TOKEN_KEY = "token"
 CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME = "tfflink-config", "tfflink-flink-conf", "tfflink-code"
-RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME}
-RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR}
+TOKEN_VOLUME = "tfflink-token"
+WORK_DIR = "/opt/tfflink/work"  # the image's working directory; HOME too (~/.keras, ~/.java)
+# The root filesystem is read-only: these are the places Flink (blobs, io.tmp.dirs, PyFlink's
+# python archives and gateway log), TF (/tmp) and the user's code (cwd, HOME) write, each an
+# emptyDir of its own.
+SCRATCH = {"tfflink-tmp": "/tmp", "tfflink-log": f"{FLINK_HOME}/log", "tfflink-work": WORK_DIR}
+RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME, TOKEN_VOLUME, *SCRATCH}
+RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR, TOKEN_DIR, *SCRATCH.values()}
 UID = 9999  # the runtime image's flink user
 TERMINATION_LOG = "/dev/termination-log"
 
@@ -282,6 +291,7 @@ def _pod_spec(ref: JobRef, container: Obj, *, with_token: bool) -> Obj:
     volumes: list[Obj] = [
         {"name": CONFIG_VOLUME, "configMap": {"name": n.config_map(ref.name)}},
         {"name": CONF_VOLUME, "emptyDir": {"sizeLimit": "16Mi"}},
+        *({"name": name, "emptyDir": {}} for name in SCRATCH),
     ]
     if k8s.code_config_map:
         volumes.append({"name": CODE_VOLUME, "configMap": {"name": k8s.code_config_map}})
@@ -313,10 +323,12 @@ def _container(ref: JobRef, name: str, command: list[str], res: Obj | None) -> O
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "TFFLINK_JOB", "value": ref.name},
         {"name": "TFFLINK_RENDEZVOUS", "value": rendezvous_uri(ref)},
+        {"name": "HOME", "value": WORK_DIR},
     ] + [{"name": e.name, "value": e.value} for e in k8s.env]
     mounts = [
         {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": CONF_VOLUME, "mountPath": CONF_DIR},
+        *({"name": name, "mountPath": path} for name, path in SCRATCH.items()),
     ]
     if k8s.code_config_map:
         mounts.append({"name": CODE_VOLUME, "mountPath": JOB_DIR, "readOnly": True})
@@ -327,7 +339,11 @@ def _container(ref: JobRef, name: str, command: list[str], res: Obj | None) -> O
         "args": ["tfflink", "flink-exec", "--config-dir", CONFIG_DIR, "--", *command],
         "env": env,
         "volumeMounts": mounts,
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        },  # fmt: skip
     }
     if res is not None:
         c["resources"] = res
@@ -358,7 +374,7 @@ def spec_problems(spec: TFFlinkJobSpec) -> list[str]:
 
 
 def _deployment(ref: JobRef, component: str, attempt: int, replicas: int, container: Obj) -> Obj:
-    labels = n.cluster_labels(ref.name, component, attempt)
+    labels = n.cluster_labels(ref.name, ref.uid, component, attempt)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -408,25 +424,46 @@ def taskmanager_deployment(ref: JobRef, attempt: int) -> Obj:
     return _deployment(ref, n.TASKMANAGER, attempt, count, c)
 
 
+def token_secret(ref: JobRef, attempt: int, token: str) -> Obj:
+    """The attempt's AM token (``new_token()``): every call to the AM must carry it.
+
+    Only the submitter mounts it; the token reaches the AM and the TF nodes inside the Flink
+    job it submits. Per attempt, so a token seen by an old attempt's pods opens nothing new;
+    deleted with the attempt (and garbage-collected with the job).
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(
+            ref, n.token_secret(ref.name, attempt), n.cluster_labels(ref.name, ref.uid, n.SUBMITTER, attempt)
+        ),
+        "stringData": {TOKEN_KEY: token},
+    }
+
+
 def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
     """Runs ``tfflink submit`` once against this attempt's JobManager; failures are the operator's.
 
     ``restarts_done`` is the budget already spent, so the AM of this attempt only restarts the
     TF cluster as often as the job has left. The Flink job id goes to the termination message.
     """
-    labels = n.cluster_labels(ref.name, n.SUBMITTER, attempt)
+    labels = n.cluster_labels(ref.name, ref.uid, n.SUBMITTER, attempt)
     command = [
         "tfflink", "submit", f"{CONFIG_DIR}/{JOB_FILE}", "--base-dir", JOB_DIR,
         "--flink-address", f"{n.jobmanager_service(ref.name)}:{n.FLINK_REST_PORT}",
         "--rendezvous", rendezvous_uri(ref), "--restarts-done", str(restarts_done),
         "--workdir", "/tmp/tfflink-submit", "--result-file", TERMINATION_LOG,
+        "--token-file", f"{TOKEN_DIR}/{TOKEN_KEY}",
     ]  # fmt: skip
     res = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
     container = _container(ref, n.SUBMITTER, command, res)
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"  # a failure's last lines
-    container["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})
+    container["volumeMounts"].append({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True})
     pod_spec = _pod_spec(ref, container, with_token=False)
-    pod_spec["volumes"].append({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}})
+    next(v for v in pod_spec["volumes"] if v["name"] == "tfflink-tmp")["emptyDir"]["sizeLimit"] = "256Mi"
+    secret = {"secretName": n.token_secret(ref.name, attempt), "defaultMode": 0o440}  # group: fsGroup
+    pod_spec["volumes"].append({"name": TOKEN_VOLUME, "secret": secret})
     pod_spec["restartPolicy"] = "Never"
     return {
         "apiVersion": "batch/v1",

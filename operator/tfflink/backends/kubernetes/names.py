@@ -21,6 +21,7 @@ APP_NAME = "app.kubernetes.io/name"
 JOB = "tfflink.dev/job"
 COMPONENT = "tfflink.dev/component"
 ATTEMPT = "tfflink.dev/attempt"
+JOB_UID = "tfflink.dev/job-uid"  # per-attempt objects and pods: which TFFlinkJob (a name can be reused)
 
 
 def attempt_of(labels: Mapping[str, str]) -> int:
@@ -43,9 +44,11 @@ def common_labels(job: str) -> dict[str, str]:
     return {APP_NAME: "tfflink", MANAGED_BY: MANAGED_BY_VALUE, JOB: job}
 
 
-def cluster_labels(job: str, component: str, attempt: int) -> dict[str, str]:
-    """Labels of a per-attempt object (and of its pods)."""
-    return {**common_labels(job), COMPONENT: component, ATTEMPT: str(attempt)}
+def cluster_labels(job: str, uid: str, component: str, attempt: int) -> dict[str, str]:
+    """Labels of a per-attempt object (and of its pods). ``uid`` is the TFFlinkJob's: pods are
+    owned by ReplicaSets and Jobs, so this label is how they are told apart from the pods of a
+    deleted job of the same name that are still terminating."""
+    return {**common_labels(job), COMPONENT: component, ATTEMPT: str(attempt), JOB_UID: uid}
 
 
 def config_map(job: str) -> str:
@@ -78,6 +81,10 @@ def deployment(job: str, component: str, attempt: int) -> str:
 
 def submitter(job: str, attempt: int) -> str:
     return f"{job}-submit-{attempt}"
+
+
+def token_secret(job: str, attempt: int) -> str:
+    return f"{job}-token-{attempt}"
 
 
 def selector(job: str, *, keep_attempt: int | None = None) -> str:

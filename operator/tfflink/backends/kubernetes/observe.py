@@ -41,6 +41,7 @@ class ObjectFact:
     startup_problem: str | None = None
     message: str = ""  # pods: the main container's termination message (the submitter's result)
     ip: str = ""  # pods: status.podIP
+    owner_uid: str = ""  # the TFFlinkJob's uid (tfflink.dev/job-uid label); "" when unlabelled
 
 
 def _container_failure(pod: str, statuses: Iterable[Mapping[str, Any]]) -> Failure | None:
@@ -141,7 +142,7 @@ def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
     meta = body.get("metadata") or {}
     labels = meta.get("labels") or {}
     base = {"kind": kind, "name": meta.get("name", ""), "component": labels.get(n.COMPONENT, ""),
-            "attempt": n.attempt_of(labels)}  # fmt: skip
+            "attempt": n.attempt_of(labels), "owner_uid": str(labels.get(n.JOB_UID, ""))}  # fmt: skip
     if kind == "Pod":
         return ObjectFact(
             **base, ready=int(pod_ready(body)), failure=pod_failure(body),
@@ -158,16 +159,27 @@ def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
     return ObjectFact(**base, state=state, failure=failure)
 
 
+def owned_by(facts: Iterable[ObjectFact], uid: str) -> list[ObjectFact]:
+    """The facts of the TFFlinkJob with ``uid``: the indexes are keyed by name, and a job deleted
+    and created again under the same name may leave pods behind that are not this job's."""
+    return [f for f in facts if f.owner_uid == uid]
+
+
 def observe(
     facts: Iterable[ObjectFact],
     *,
     attempt: int,
+    uid: str,
     deleted_pods: Iterable[tuple[int, str]] = (),
     flink_job: tuple[str, str] | None = None,
 ) -> Observation:
-    """Fold the job's object facts into what the reconciler needs about attempt ``attempt``."""
+    """Fold the job's object facts into what the reconciler needs about attempt ``attempt``.
+
+    Objects of another job of the same name (another ``uid``) count only as stale: the new
+    job waits for them to go but never takes their state for its own.
+    """
     facts = list(facts)
-    cur = [f for f in facts if f.attempt == attempt]
+    cur = [f for f in owned_by(facts, uid) if f.attempt == attempt]
     pods = [f for f in cur if f.kind == "Pod" and f.component != n.SUBMITTER]
     deps = {f.component: f for f in cur if f.kind == "Deployment"}
     subs = [f for f in cur if f.kind == "Job"]
@@ -188,7 +200,8 @@ def observe(
     return Observation(
         cluster_created=tm is not None,
         any_objects=bool(facts),
-        stale=any(f.attempt != attempt for f in facts),
+        stale=any(f.attempt != attempt or f.owner_uid != uid for f in facts),
+        stale_pods=tuple(f.name for f in facts if f.kind == "Pod" and (f.attempt != attempt or f.owner_uid != uid)),
         jobmanager_ready=bool(jm and jm.ready >= 1),
         taskmanagers_ready=tm.ready if tm else 0,
         submitter=subs[0].state if subs else None,
