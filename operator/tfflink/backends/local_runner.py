@@ -17,6 +17,7 @@ from typing import Any
 
 from ..lifecycle import Phase, RestartPolicy
 from ..lifecycle.outcome import FLINK_FAILED, EndKind, classify
+from ..lifecycle.rows import rows_line
 from ..runtime.am_server import AMClient, AMRejected, AMUnreachable
 from ..runtime.config import RuntimeConfig
 from ..runtime.log_echo import NodeNoise, printable
@@ -41,6 +42,7 @@ class RunResult:
     job_id: str | None = None
     am_status: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
+    accumulators: dict[str, int] = field(default_factory=dict)  # the data plane's row counts (lifecycle.rows)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class _Attempt:
     outcome: str  # "succeeded" | "tf-failed" | "flink-failed"
     reason: str
     am_status: dict[str, Any]
+    accumulators: dict[str, int] = field(default_factory=dict)
 
 
 class LocalRunner:
@@ -88,12 +91,12 @@ class LocalRunner:
                 # The AM of this attempt restarted the TF cluster in place for these reasons.
                 spent = restarts + list(attempt.am_status.get("restartReasons", []))
                 if attempt.outcome == "succeeded":
-                    return self._result(Phase.SUCCEEDED, "", spent, attempt.am_status)
+                    return self._result(Phase.SUCCEEDED, "", spent, attempt)
                 if attempt.outcome == "tf-failed":
-                    return self._result(Phase.FAILED, attempt.reason, spent, attempt.am_status)
+                    return self._result(Phase.FAILED, attempt.reason, spent, attempt)
                 decision = self.policy.decide(restarts_done=len(spent), reason=attempt.reason)
                 if not decision.restart:
-                    return self._result(Phase.FAILED, decision.reason, spent, attempt.am_status)
+                    return self._result(Phase.FAILED, decision.reason, spent, attempt)
                 restarts = spent + [attempt.reason]
                 self.out(
                     f"tfflink: restart {len(restarts)}/{self.policy.max_restarts} of the Flink "
@@ -189,7 +192,18 @@ class LocalRunner:
                            am_message=str(status.get("message", "")))  # fmt: skip
             if end is not None:
                 outcome = {EndKind.SUCCEEDED: "succeeded", EndKind.RETRYABLE: "flink-failed"}.get(end.kind, "tf-failed")
-                return _Attempt(outcome, end.reason, status)
+                return _Attempt(outcome, end.reason, status, self._accumulators(rest, job_id))
+
+    def _accumulators(self, rest: FlinkRest, job_id: str) -> dict[str, int]:
+        """The ended job's row counts (lifecycle.rows), printed by reason; {} if Flink has none."""
+        try:
+            acc = rest.accumulators(job_id)
+        except FlinkUnreachable:
+            return {}
+        line = rows_line(acc)
+        if line:
+            self.out(f"tfflink: {line}")
+        return acc
 
     def _progress_line(self, status: dict[str, Any]) -> str:
         if not status:
@@ -204,15 +218,16 @@ class LocalRunner:
         s = int(time.monotonic() - self.started)
         return f"{s // 60:02d}:{s % 60:02d}"
 
-    def _result(self, phase: Phase, reason: str, restarts: list[str], am_status: dict[str, Any]) -> RunResult:
+    def _result(self, phase: Phase, reason: str, restarts: list[str], attempt: _Attempt) -> RunResult:
         return RunResult(
             phase=phase,
             reason=reason,
             restarts=len(restarts),
             restart_reasons=restarts,
             job_id=self.job_id,
-            am_status=am_status,
+            am_status=attempt.am_status,
             elapsed=time.monotonic() - self.started,
+            accumulators=attempt.accumulators,
         )
 
     # -- teardown ---------------------------------------------------------------------------

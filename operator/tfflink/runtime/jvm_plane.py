@@ -194,8 +194,8 @@ class JvmFedWorker(FlatMapFunction):
         if self.failure is not None:
             raise self.failure
         summary = json.loads(payload)
-        if summary.get("droppedRows"):
-            log.info("worker stopped reading early; %d rows dropped", summary["droppedRows"])
+        if summary.get("lateRows"):
+            log.warning("worker stopped reading early; %d later rows were not trained on", summary["lateRows"])
 
 
 def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> DataStream:

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -27,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * backpressures the pipeline); a reader thread per connection only queues what the node sends,
  * and the task thread emits it (Flink's output is not thread-safe). A connection that breaks
  * before {@code E} is replaced by the next one (a restarted node) and the frame in flight is
- * sent again whole; after {@code D} the connection is closed and later rows are dropped.
+ * sent again whole; after {@code D} the connection is closed and later rows are counted as late ({@link RowCounts}).
  */
 public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>>
         implements OneInputStreamOperator<Row, Tuple2<Boolean, String>>, BoundedOneInput {
@@ -47,11 +48,13 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     private transient volatile boolean done; // the node sent D
     private transient boolean ended;
     private transient long sentRows;
-    private transient long droppedRows;
+    private transient long lateRows;
     private transient int connections;
     private transient long lastRowMillis;
     private transient Counter sentCounter;
-    private transient Counter droppedCounter;
+    private transient Counter lateCounter;
+    private transient LongCounter sentTotal;
+    private transient LongCounter lateTotal;
     private transient String where;
     private transient boolean kicked;
 
@@ -122,7 +125,9 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         events = new LinkedBlockingQueue<>();
         batch = new RowBatch(cfg.columns(), cfg.inColumns(), cfg.batchRows(), maxPayload);
         sentCounter = getMetricGroup().counter("sentRows");
-        droppedCounter = getMetricGroup().counter("droppedRows");
+        lateCounter = getMetricGroup().counter("lateRows");
+        sentTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.SENT);
+        lateTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.LATE);
         listener = PrivateSocket.listen(Path.of(cfg.socketDir()), where + ".sock");
         LOG.info("{}: listening on {}", where, listener.path());
         scheduleFlush();
@@ -134,8 +139,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         if (done) {
             int n = batch.size() + 1; // rows still buffered, and this one
             batch.clear();
-            droppedRows += n;
-            droppedCounter.inc(n);
+            late(n);
             return;
         }
         batch.add(element.getValue());
@@ -161,10 +165,20 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
             conn.closeQuietly();
         }
         listener.close(); // no more connections: the socket file goes now
-        output.collect(new StreamRecord<>(Tuple2.of(true, "{\"sentRows\":" + sentRows + ",\"droppedRows\":"
-                + droppedRows + ",\"connections\":" + connections + "}")));
-        LOG.info("{}: input ended; {} rows sent, {} dropped, {} connection(s)", where, sentRows, droppedRows,
-                connections);
+        output.collect(new StreamRecord<>(Tuple2.of(true, "{\"sentRows\":" + sentRows + ",\"lateRows\":"
+                + lateRows + ",\"connections\":" + connections + "}")));
+        LOG.info("{}: input ended; {} rows sent, {} late, {} connection(s)", where, sentRows, lateRows, connections);
+    }
+
+    /** Rows that came after the TF node said it wants no more: not sent, counted. */
+    private void late(long n) {
+        if (n > 0 && lateRows == 0) {
+            LOG.warn("{}: the TF node's function returned; later rows are not trained on (counted as {})", where,
+                    RowCounts.LATE);
+        }
+        lateRows += n;
+        lateCounter.inc(n);
+        lateTotal.add(n);
     }
 
     private Object next(long millis) throws InterruptedException {
@@ -186,7 +200,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         if (ev instanceof String json) {
             output.collect(new StreamRecord<>(Tuple2.of(false, json)));
         } else if (ev == DONE) {
-            LOG.info("{}: the TF node wants no more input; later rows are dropped", where);
+            LOG.info("{}: the TF node wants no more input; later rows are counted as late", where);
         } else if (ev == conn) {
             conn = null; // broken (replaced at the next send), or finished after E/D
         }
@@ -202,8 +216,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
             from = to;
         }
         if (done && from < n) {
-            droppedRows += n - from;
-            droppedCounter.inc(n - from);
+            late(n - from);
         }
         batch.clear();
     }
@@ -212,8 +225,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     private void send(ByteBuffer frame, int rows) throws IOException, InterruptedException {
         while (true) {
             if (done) {
-                droppedRows += rows;
-                droppedCounter.inc(rows);
+                late(rows);
                 return;
             }
             Connection c = connection();
@@ -224,6 +236,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
                 }
                 sentRows += rows;
                 sentCounter.inc(rows);
+                sentTotal.add(rows);
                 return;
             } catch (IOException e) {
                 if (Thread.currentThread().isInterrupted()) {

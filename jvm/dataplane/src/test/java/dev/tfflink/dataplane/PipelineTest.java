@@ -137,7 +137,7 @@ class PipelineTest {
         assertEquals(List.of("[]", "[]", "[{\"worker\":0}]", "[{\"worker\":1}]"), data);
         long sent = 0;
         for (String s : summaries) {
-            assertTrue(s.matches("\\{\"sentRows\":\\d+,\"droppedRows\":0,\"connections\":1}"), s);
+            assertTrue(s.matches("\\{\"sentRows\":\\d+,\"lateRows\":0,\"connections\":1}"), s);
             sent += Long.parseLong(s.replaceAll(".*\"sentRows\":(\\d+).*", "$1"));
         }
         assertEquals(2, summaries.size());
