@@ -1,5 +1,7 @@
 """Stream mode flow control on a real Flink job: a slow TF reader slows the source down (and
-still gets every row); a reader that stops early ends the job cleanly."""
+still gets every row); a reader that stops early ends the job cleanly. On the JVM plane, the
+rows it never read (late) and the malformed rows ``onError: skip`` left out are counted in the
+status and the CLI's summary."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from tests.integration.runner import run_job
 pytestmark = pytest.mark.flink
 
 ROWS = 20_000
+MALFORMED = ["1_000,0.5", "7,x", "9223372036854775808,1.0"]  # odd literal, not a number, over int64
 
 CODE = """
 import json, time
@@ -30,15 +33,18 @@ def map_func(context):
 
 
 def stream_job(tmp: Path, how: str, plane: str = "python") -> dict:
-    if plane == "jvm":  # the JVM plane reads CSV files
-        (tmp / "rows.csv").write_text("".join(f"{i},{i / 7:.4f}\n" for i in range(ROWS)))
+    if plane == "jvm":  # the JVM plane reads CSV files; a few malformed rows among them
+        lines = [f"{i},{i / 7:.4f}" for i in range(ROWS)]
+        for k, bad in enumerate(MALFORMED):
+            lines.insert(1 + k * ROWS // 4, bad)
+        (tmp / "rows.csv").write_text("\n".join(lines) + "\n")
         source = {"name": "rows", "csv": {"paths": [str(tmp / "rows.csv")]}}
     else:
         source = {"name": "gen", "generated": {"rows": ROWS}}
     return job_doc(
         mode="stream",
         properties={"how": how, "out": str(tmp / "result.json")},
-        input={"dataPlane": plane,
+        input={"dataPlane": plane, "onError": "skip",
                "sources": [{**source, "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}]},
         failover={"maxRestarts": 0},
     )  # fmt: skip
@@ -56,3 +62,10 @@ def test_slow_reader_gets_every_row_and_early_stop_ends_cleanly(
         assert result["rows"] == ROWS and result["seconds"] > 1.5, result
     else:
         assert 0 < result["rows"] < ROWS, result
+    if plane == "jvm":
+        rows = run.status["rows"]
+        assert rows["malformed"] == len(MALFORMED), rows
+        assert rows["sent"] + rows.get("late", 0) == ROWS, rows
+        assert (rows.get("late", 0) > 0) == (how == "early"), rows
+        assert rows["sent"] >= result["rows"], rows
+        assert f"{len(MALFORMED)} malformed (skipped)" in run.text

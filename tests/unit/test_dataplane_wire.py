@@ -74,6 +74,8 @@ def test_rebatcher_cuts_exact_batches_across_frames() -> None:
 
 
 class _Fake:
+    exactly_once = False
+
     def __init__(self, batches: list[object]) -> None:
         self.batches = batches
 

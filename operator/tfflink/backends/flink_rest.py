@@ -51,6 +51,17 @@ class FlinkRest:
         """The job's failure history (root exception first)."""
         return dict(self._call("GET", f"/jobs/{job_id}/exceptions"))
 
+    def accumulators(self, job_id: str) -> dict[str, int]:
+        """The job's user accumulators summed over its subtasks (the data plane's row counts)."""
+        body = self._call("GET", f"/jobs/{job_id}/accumulators")
+        out: dict[str, int] = {}
+        for acc in (body or {}).get("user-task-accumulators", []):
+            try:
+                out[str(acc["name"])] = int(acc["value"])
+            except (KeyError, TypeError, ValueError):
+                continue  # not one of ours (a non-numeric accumulator)
+        return out
+
     def cancel(self, job_id: str) -> None:
         """Cancel a job (idempotent on the Flink side)."""
         self._call("PATCH", f"/jobs/{job_id}?mode=cancel")

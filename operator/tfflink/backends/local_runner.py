@@ -18,6 +18,7 @@ from typing import Any
 
 from ..lifecycle import Phase, RestartPolicy
 from ..lifecycle.outcome import FLINK_FAILED, EndKind, classify
+from ..lifecycle.rows import rows_line
 from ..runtime.am_server import AMClient, AMRejected, AMUnreachable
 from ..runtime.config import RuntimeConfig
 from ..runtime.log_echo import NodeNoise, printable
@@ -44,6 +45,7 @@ class RunResult:
     job_id: str | None = None
     am_status: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
+    accumulators: dict[str, int] = field(default_factory=dict)  # the data plane's row counts (lifecycle.rows)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class _Attempt:
     outcome: str  # "succeeded" | "tf-failed" | "flink-failed"
     reason: str
     am_status: dict[str, Any]
+    accumulators: dict[str, int] = field(default_factory=dict)
 
 
 class LocalRunner:
@@ -94,12 +97,12 @@ class LocalRunner:
                 # The AM of this attempt restarted the TF cluster in place for these reasons.
                 spent = restarts + list(attempt.am_status.get("restartReasons", []))
                 if attempt.outcome == "succeeded":
-                    return self._result(Phase.SUCCEEDED, "", spent, attempt.am_status)
+                    return self._result(Phase.SUCCEEDED, "", spent, attempt)
                 if attempt.outcome == "tf-failed":
-                    return self._result(Phase.FAILED, attempt.reason, spent, attempt.am_status)
+                    return self._result(Phase.FAILED, attempt.reason, spent, attempt)
                 decision = self.policy.decide(restarts_done=len(spent), reason=attempt.reason)
                 if not decision.restart:
-                    return self._result(Phase.FAILED, decision.reason, spent, attempt.am_status)
+                    return self._result(Phase.FAILED, decision.reason, spent, attempt)
                 restarts = spent + [attempt.reason]
                 self.out(
                     f"tfflink: restart {len(restarts)}/{self.policy.max_restarts} of the Flink "
@@ -198,7 +201,18 @@ class LocalRunner:
                            am_message=str(status.get("message", "")))  # fmt: skip
             if end is not None:
                 outcome = {EndKind.SUCCEEDED: "succeeded", EndKind.RETRYABLE: "flink-failed"}.get(end.kind, "tf-failed")
-                return _Attempt(outcome, end.reason, status)
+                return _Attempt(outcome, end.reason, status, self._accumulators(rest, job_id))
+
+    def _accumulators(self, rest: FlinkRest, job_id: str) -> dict[str, int]:
+        """The ended job's row counts (lifecycle.rows), printed by reason; {} if Flink has none."""
+        try:
+            acc = rest.accumulators(job_id)
+        except FlinkUnreachable:
+            return {}
+        line = rows_line(acc)
+        if line:
+            self.out(f"tfflink: {line}")
+        return acc
 
     def _progress_line(self, status: dict[str, Any]) -> str:
         if not status:
@@ -213,15 +227,16 @@ class LocalRunner:
         s = int(time.monotonic() - self.started)
         return f"{s // 60:02d}:{s % 60:02d}"
 
-    def _result(self, phase: Phase, reason: str, restarts: list[str], am_status: dict[str, Any]) -> RunResult:
+    def _result(self, phase: Phase, reason: str, restarts: list[str], attempt: _Attempt) -> RunResult:
         return RunResult(
             phase=phase,
             reason=reason,
             restarts=len(restarts),
             restart_reasons=restarts,
             job_id=self.job_id,
-            am_status=am_status,
+            am_status=attempt.am_status,
             elapsed=time.monotonic() - self.started,
+            accumulators=attempt.accumulators,
         )
 
     # -- TensorBoard: one for the whole run, Flink restarts included --------------------------

@@ -51,6 +51,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..backends.local_runner import LocalRunner  # pulls in PyFlink paths
     from ..backends.submit import SubmitError
+    from ..lifecycle.rows import input_guarantee, row_counts
 
     loaded = _load(args.job)
     name = loaded.job.metadata.name
@@ -79,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "jobId": result.job_id,
                     "elapsedSeconds": round(result.elapsed, 2),
                     "am": result.am_status,
+                    "rows": row_counts(result.accumulators),
+                    "inputGuarantee": input_guarantee(result.accumulators),
                 },
                 indent=2,
             )

@@ -211,10 +211,12 @@ class NodeAgent:
         columns: list[tuple[str, str]],
         wire_columns: list[tuple[str, str]] | None = None,
         batch_step: dict[str, str] | None = None,
+        replays: bool = False,
     ) -> NodeAgent:
         """Stream mode: every child of this node reads rows from the data channel at ``path``;
-        with a batch feature step, rows arrive as ``wire_columns`` and the step makes ``columns``."""
-        self.data_node = {"data_channel": path, "columns": [list(c) for c in columns]}
+        with a batch feature step, rows arrive as ``wire_columns`` and the step makes ``columns``.
+        ``replays``: the channel is the JVM feeder, which replays to a restarted node."""
+        self.data_node = {"data_channel": path, "columns": [list(c) for c in columns], "replays": replays}
         if wire_columns is not None:
             self.data_node["wire_columns"] = [list(c) for c in wire_columns]
         if batch_step is not None:

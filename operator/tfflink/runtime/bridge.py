@@ -47,7 +47,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ROWS, END, OUT, DONE = b"R", b"E", b"O", b"D"
-KINDS = (ROWS, END, OUT, DONE)
+# The JVM feeder's replay handshake (docs/dataplane.md, "Exactly-once input"): the node's hello,
+# the checkpoint to restore, a checkpoint barrier, and the node's acknowledgement.
+HELLO, START, CHECKPOINT, ACK = b"H", b"S", b"K", b"A"
+KINDS = (ROWS, END, OUT, DONE, HELLO, START, CHECKPOINT, ACK)
+_I64 = struct.Struct("<q")
 HEADER = struct.Struct("<Ic")
 BATCH_ROWS = 256
 QUEUE_BATCHES = 8
@@ -139,6 +143,8 @@ def encode_rows(rows: list[Any]) -> bytes:
 
 class TypedColumns(list):  # type: ignore[type-arg]
     """One ``T`` row batch: numpy arrays in column order (no per-row Python objects)."""
+
+    checkpoint = 0  # the checkpoint this batch is the last one before (a K frame preceded it)
 
     @property
     def rows(self) -> int:
@@ -302,6 +308,14 @@ class _FrameReader:
                 out.append((kind, decode_typed(body) if typed else decode_rows(body)))
             elif kind == OUT:
                 out.append((kind, decode_results(body)))
+            elif kind in (START, CHECKPOINT, ACK):
+                if len(body) != _I64.size:
+                    raise BridgeProtocolError(f"frame {kind!r} of {len(body)} bytes, not {_I64.size}")
+                out.append((kind, _I64.unpack(body)[0]))
+            elif kind == HELLO:
+                if len(body) != 1:
+                    raise BridgeProtocolError(f"frame {kind!r} of {len(body)} bytes, not 1")
+                out.append((kind, body[0]))
             elif body:
                 raise BridgeProtocolError(f"frame {kind!r} carries no payload")
             else:
@@ -501,9 +515,14 @@ class BridgeServer:
 
 
 class BridgeClient:
-    """The TF node's end: typed batches of rows in, results out."""
+    """The TF node's end: typed batches of rows in, results out.
 
-    def __init__(self, path: str, connect_timeout: float = 30.0) -> None:
+    ``hello`` (the JVM feeder only): True when this node restores and saves at the feeder's
+    checkpoints (exactly-once), False when not (it acknowledges each batch as it takes it, so
+    a restarted node gets every batch this one never took: at-least-once).
+    """
+
+    def __init__(self, path: str, connect_timeout: float = 30.0, hello: bool | None = None) -> None:
         deadline = time.monotonic() + connect_timeout
         while True:
             try:
@@ -524,6 +543,16 @@ class BridgeClient:
         self.closing = threading.Event()
         self.eof = threading.Event()
         self.error: BaseException | None = None  # why the reader thread stopped early
+        self.exactly_once = bool(hello)
+        self.acks_taken = hello is False
+        self.taken = 0  # batches handed to the user's loop
+        self.requested: int | None = None  # the checkpoint due now (the last batch before it was just taken)
+        self.restore_id = 0  # the checkpoint the feeder's S frame names (0: start afresh)
+        self.started = threading.Event()
+        if hello is None:
+            self.started.set()
+        else:
+            self.sock.sendall(_frame(HELLO, b"\x01" if hello else b"\x00"))
         threading.Thread(target=self._read, daemon=True, name="bridge-reader").start()
 
     def _read(self) -> None:
@@ -537,6 +566,7 @@ class BridgeClient:
     def _read_frames(self) -> None:
         reader = _FrameReader()
         ended = False
+        barrier = 0
         while True:
             try:
                 data = self.sock.recv(1 << 20)
@@ -550,10 +580,19 @@ class BridgeClient:
                 if self.closing.is_set() or ended:
                     continue  # after DONE: drain until the operator closes, so it sees DONE
                 if kind == ROWS:
+                    if barrier and isinstance(payload, TypedColumns):
+                        payload.checkpoint, barrier = barrier, 0
                     self._put(payload)  # blocks when TF is behind: backpressure
                 elif kind == END:
                     self._put(None)
                     ended = True
+                elif kind == CHECKPOINT:
+                    barrier = int(payload)
+                elif kind == START and not self.started.is_set():
+                    self.restore_id = int(payload)
+                    self.started.set()
+                else:
+                    raise BridgeProtocolError(f"unexpected frame {kind!r} from the Flink operator")
 
     def _put(self, item: list[Any] | TypedColumns | None) -> None:
         while not self.closing.is_set():
@@ -578,7 +617,25 @@ class BridgeClient:
                 self.batches.put(None)  # a second reader ends too
                 return
             self.rows_read += batch.rows if isinstance(batch, TypedColumns) else len(batch)
+            self.taken += 1
+            if self.acks_taken:
+                self._send(_frame(ACK, _I64.pack(self.taken)))
             yield batch
+
+    def checkpoint_to_restore(self) -> int:
+        """The checkpoint id the feeder replays after (0: none); waits for its S frame."""
+        while not self.started.wait(0.2):
+            if self.error is not None:
+                raise self.error
+        return self.restore_id
+
+    def saved(self, checkpoint_id: int) -> None:
+        """Tell the feeder checkpoint ``checkpoint_id`` is written: it forgets the rows before it."""
+        self._send(_frame(ACK, _I64.pack(checkpoint_id)))
+
+    def _send(self, frame: bytes) -> None:
+        with self.lock:
+            self.sock.sendall(frame)
 
     def write(self, rows: list[Any]) -> None:
         """Send results back into the Flink stream: dicts of numbers, strings, booleans, None,
@@ -703,7 +760,17 @@ def column_batches(
         cols = _as_columns(batch, wire)
         if step is not None:
             cols = typed_output(step(cols), columns, "spec.input.process (batch)")
-        yield from out.add(cols)
+        barrier = batch.checkpoint if client.exactly_once and isinstance(batch, TypedColumns) else 0
+        if not barrier:
+            yield from out.add(cols)
+            continue
+        # The rows before a checkpoint end with a (maybe short) batch; between handing it over
+        # and the next pull, the checkpoint is requested: context.save() writes it then.
+        pieces = [*out.add(cols), *out.rest()]
+        for i, piece in enumerate(pieces):
+            client.requested = barrier if i == len(pieces) - 1 else None
+            yield piece
+            client.requested = None
     yield from out.rest()
 
 

@@ -106,14 +106,15 @@ class TFContext:
 
     # -- stream mode: rows from Flink, results back into Flink ------------------------------
 
-    def _client(self) -> Any:
+    def _client(self, exactly_once: bool = False) -> Any:
         if self._bridge is None:
             path = self._node.get("data_channel")
             if not path:
                 raise RuntimeError("no input stream: context.get_dataset() needs spec.mode: stream")
             from .bridge import BridgeClient
 
-            self._bridge = BridgeClient(path)
+            # The JVM feeder replays after a restart; it asks whether this node saves at its checkpoints.
+            self._bridge = BridgeClient(path, hello=exactly_once if self._node.get("replays") else None)
         return self._bridge
 
     def get_input_columns(self) -> list[tuple[str, str]]:
@@ -150,6 +151,9 @@ class TFContext:
 
         from .bridge import stacked_columns
 
+        if self._bridge is not None and self._bridge.exactly_once:
+            raise RuntimeError("exactly-once input needs context.get_batches(): tf.data reads past checkpoints")
+
         dtypes = {
             "float32": tf.float32,
             "float64": tf.float64,
@@ -177,3 +181,24 @@ class TFContext:
         """Tell the Flink operator this node wants no more rows (called after the function)."""
         if self._node.get("data_channel"):
             self._client().done()
+
+    # -- exactly-once stream input (docs/dataplane.md, "Exactly-once input") ----------------------
+
+    def restore(self, manager: Any) -> int:
+        """Before reading the input: restore ``manager``'s checkpoint that the data plane replays
+        after (tagged with its id), or nothing on a first start; returns that id (0: none).
+        From then on, save whenever :meth:`checkpoint_requested` (each row is then trained on
+        once in the final model's lineage, across TF restarts)."""
+        from .exactly_once import restore
+
+        return restore(self, manager)
+
+    def checkpoint_requested(self) -> bool:
+        """True right after the batch that ends a checkpoint: call :meth:`save` before the next."""
+        return self._bridge is not None and self._bridge.requested is not None
+
+    def save(self, manager: Any) -> str:
+        """Save ``manager``'s checkpoint tagged with the requested id and tell the data plane."""
+        from .exactly_once import save
+
+        return save(self, manager)

@@ -174,7 +174,9 @@ class JvmFedWorker(FlatMapFunction):
         index = runtime_context.get_index_of_this_subtask()
         path = os.path.join(self.sockets, f"worker-{index}.sock")
         self.failed_marker = os.path.join(self.sockets, f"worker-{index}.failed")
-        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(path, self.columns, self.wire, self.step)
+        agent = NodeAgent(self.cfg, "worker", index).with_data_channel(
+            path, self.columns, self.wire, self.step, replays=True
+        )
         self.thread = agent.run_in_thread(self._failed)
 
     def _failed(self, e: BaseException) -> None:
@@ -191,11 +193,13 @@ class JvmFedWorker(FlatMapFunction):
             return
         assert self.thread is not None
         self.thread.join()  # until the AM stops the cluster (every worker finished)
+        # The feeder serves restarted nodes until then (the TF cluster restarts whole).
+        Path(self.failed_marker).with_suffix(".stopped").touch()
         if self.failure is not None:
             raise self.failure
         summary = json.loads(payload)
-        if summary.get("droppedRows"):
-            log.info("worker stopped reading early; %d rows dropped", summary["droppedRows"])
+        if summary.get("lateRows"):
+            log.warning("worker stopped reading early; %d later rows were not trained on", summary["lateRows"])
 
 
 def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> DataStream:
@@ -218,6 +222,7 @@ def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) 
         "inColumns": _cols(inp.source_columns()),
         "columns": _cols(wire_columns(inp)),
         "batchRows": BATCH_ROWS,
+        "checkpointRows": inp.checkpoint_rows,
     }
     fed = _jvm().dev.tfflink.dataplane.DataPlane.feed(rows, json.dumps(conf), n, WORKER)
     out = (

@@ -108,6 +108,13 @@ class InputSpec(_Model):
         "batch feature step or none), python (PyFlink's per-row path, any source and feature "
         "step), or auto (jvm where the job allows it).",
     )
+    checkpoint_rows: int = Field(
+        100_000,
+        ge=1,
+        le=1 << 40,
+        description="JVM plane: every this many rows a worker gets a checkpoint request; a worker that "
+        "calls context.restore() saves there (exactly-once input across TF restarts).",
+    )
 
     @model_validator(mode="after")
     def _join_matches_sources(self) -> InputSpec:

@@ -30,8 +30,8 @@ public final class Config {
     public record Join(String key, List<Column> left, List<Column> right, long ttlSeconds) implements Serializable {}
 
     /** {@code feed}'s configuration. */
-    public record Feed(String socketDir, List<Column> inColumns, List<Column> columns, int batchRows)
-            implements Serializable {}
+    public record Feed(String socketDir, List<Column> inColumns, List<Column> columns, int batchRows,
+            long checkpointRows) implements Serializable {}
 
     public static Source source(String json) {
         JsonNode n = root(json, "sourceJson");
@@ -119,7 +119,15 @@ public final class Config {
             }
             batch = b.asInt();
         }
-        return new Feed(dir, in, out, batch);
+        long every = 0;
+        JsonNode k = n.get("checkpointRows");
+        if (k != null && !k.isNull()) {
+            if (!k.isIntegralNumber() || k.asLong() < 0) {
+                throw new IllegalArgumentException("checkpointRows: must be an integer >= 0 (0: no checkpoints), got " + k);
+            }
+            every = k.asLong();
+        }
+        return new Feed(dir, in, out, batch, every);
     }
 
     private static JsonNode root(String json, String what) {

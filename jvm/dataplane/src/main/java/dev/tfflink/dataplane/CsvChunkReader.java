@@ -10,6 +10,7 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.functions.RichFlatMapFunction;
 import org.apache.flink.metrics.Counter;
@@ -32,6 +33,7 @@ public class CsvChunkReader extends RichFlatMapFunction<Long, Row> {
     private final Config.Source source;
     private transient CsvParser parser;
     private transient Counter malformed;
+    private transient LongCounter malformedTotal;
     private transient long skipped;
     private transient byte[] bytes;
     private transient char[] chars;
@@ -45,6 +47,7 @@ public class CsvChunkReader extends RichFlatMapFunction<Long, Row> {
     public void open(OpenContext openContext) {
         parser = new CsvParser(source.columns(), source.delimiter());
         malformed = getRuntimeContext().getMetricGroup().counter("malformedRows");
+        malformedTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.MALFORMED);
         bytes = new byte[1 << 16];
         chars = new char[1 << 16];
         decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
@@ -93,6 +96,7 @@ public class CsvChunkReader extends RichFlatMapFunction<Long, Row> {
                     skipped++;
                     if (malformed != null) {
                         malformed.inc();
+                        malformedTotal.add(1);
                     }
                     if (skipped <= LOGGED) {
                         LOG.warn("skipped malformed row {} of source {}: {}", skipped, source.name(), m.getMessage());

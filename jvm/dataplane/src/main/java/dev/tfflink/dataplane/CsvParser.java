@@ -11,6 +11,12 @@ import org.apache.flink.types.Row;
  * It works on a char range of the chunk, so a number costs no String.
  */
 public final class CsvParser {
+    /**
+     * The longest field, in characters: Python's {@code csv.field_size_limit()} default, so
+     * both planes refuse the same rows; a longer one is a malformed row (it obeys onError).
+     */
+    public static final int MAX_FIELD_CHARS = 128 * 1024;
+
     private final ColumnType[] types;
     private final String[] names;
     private final char delim;
@@ -110,6 +116,10 @@ public final class CsvParser {
             char[] f = src[k];
             int fs = start[k];
             int fe = end[k];
+            if (fe - fs > MAX_FIELD_CHARS) {
+                throw new MalformedRow(path + ":" + line + ": column '" + names[k] + "': a field of " + (fe - fs)
+                        + " characters is over the limit of " + MAX_FIELD_CHARS);
+            }
             try {
                 switch (types[k]) {
                     case FLOAT32 -> row.setField(k, Numbers.parseFloat(f, fs, fe));

@@ -14,6 +14,14 @@ public final class Frames {
     public static final byte END = 'E';
     public static final byte RESULTS = 'O';
     public static final byte DONE = 'D';
+    /** TF -> feeder, first on a connection: u8 1 when the node restores and saves at checkpoints. */
+    public static final byte HELLO = 'H';
+    /** Feeder -> TF, the answer to H: i64 id of the checkpoint to restore (0: none, start afresh). */
+    public static final byte START = 'S';
+    /** Feeder -> TF: i64 id; the row batch that follows is the last one before checkpoint id. */
+    public static final byte CHECKPOINT = 'K';
+    /** TF -> feeder: i64; checkpoint id saved (exactly-once) or row batches taken so far (at-least-once). */
+    public static final byte ACK = 'A';
     public static final byte TYPED = 'T';
 
     private Frames() {}
@@ -26,6 +34,21 @@ public final class Frames {
         ByteBuffer b = ByteBuffer.allocate(5).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(0).put(kind).flip();
         return b;
+    }
+
+    /** A frame of {@code kind} whose payload is one little-endian i64. */
+    public static ByteBuffer ofLong(byte kind, long value) {
+        ByteBuffer b = ByteBuffer.allocate(13).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(8).put(kind).putLong(value).flip();
+        return b;
+    }
+
+    /** The i64 payload of an S, K or A frame; IOException when it is not 8 bytes. */
+    public static long longOf(Frame f) throws IOException {
+        if (f.payload().length != 8) {
+            throw new IOException("frame '" + (char) f.kind() + "' of " + f.payload().length + " bytes, not 8");
+        }
+        return ByteBuffer.wrap(f.payload()).order(ByteOrder.LITTLE_ENDIAN).getLong();
     }
 
     /** A frame of {@code kind} around {@code payload}. */

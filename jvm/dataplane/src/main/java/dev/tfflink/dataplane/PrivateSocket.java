@@ -72,9 +72,17 @@ public final class PrivateSocket implements AutoCloseable {
      * until one comes, and throws InterruptedException when the thread is interrupted.
      */
     public SocketChannel accept(Path failedMarker) throws IOException, InterruptedException {
+        return accept(failedMarker, null);
+    }
+
+    /** As {@link #accept(Path)}, but null once {@code stopMarker} exists (no node will come). */
+    public SocketChannel accept(Path failedMarker, Path stopMarker) throws IOException, InterruptedException {
         while (true) {
             if (Thread.interrupted()) {
                 throw new InterruptedException("interrupted while waiting for the TF node on " + path);
+            }
+            if (stopMarker != null && Files.exists(stopMarker)) {
+                return null;
             }
             if (failedMarker != null && Files.exists(failedMarker)) {
                 String why = Files.readString(failedMarker).strip();

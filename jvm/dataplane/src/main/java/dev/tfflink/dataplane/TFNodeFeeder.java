@@ -5,8 +5,10 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -25,9 +27,16 @@ import org.slf4j.LoggerFactory;
  * <p>A custom operator rather than a function because it must know when its input ended
  * ({@link BoundedOneInput}) and emit then. Writes happen on the task thread (a slow TF node
  * backpressures the pipeline); a reader thread per connection only queues what the node sends,
- * and the task thread emits it (Flink's output is not thread-safe). A connection that breaks
- * before {@code E} is replaced by the next one (a restarted node) and the frame in flight is
- * sent again whole; after {@code D} the connection is closed and later rows are dropped.
+ * and the task thread acts on it (Flink's output is not thread-safe).
+ *
+ * <p>Nothing sent is lost when the TF node restarts (docs/dataplane.md, "Exactly-once input"):
+ * every batch stays in a replay log until the node acknowledges it, and a new connection gets
+ * the log again. A node that restores and saves at the feeder's checkpoints (hello {@code 1})
+ * acknowledges a checkpoint id once its TF checkpoint of that id is written, so it restores
+ * that checkpoint and gets exactly the rows after it: each row is in the lineage of the final
+ * model once. Any other node acknowledges batches as it takes them (at-least-once: rows it
+ * never read are sent again). After {@code D} the connection is closed and later rows are
+ * counted as late ({@link RowCounts}).
  */
 public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>>
         implements OneInputStreamOperator<Row, Tuple2<Boolean, String>>, BoundedOneInput {
@@ -35,6 +44,8 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     private static final Logger LOG = LoggerFactory.getLogger(TFNodeFeeder.class);
     /** A partial batch goes out once rows stop coming for this long (a slow stream). */
     private static final long FLUSH_MILLIS = 200;
+    /** The replay log's limit: past it the node is not saving, and memory would run out. */
+    static final long MAX_LOG_BYTES = 256L << 20;
     private static final Object DONE = new Object();
 
     private final Config.Feed cfg;
@@ -44,14 +55,27 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     private transient RowBatch batch;
     private transient LinkedBlockingQueue<Object> events;
     private transient Connection conn;
+    private transient Connection last; // the newest connection, live or not
     private transient volatile boolean done; // the node sent D
     private transient boolean ended;
+    private transient boolean stopped; // the worker operator wrote its stopped marker
+    private transient ArrayDeque<Sent> log; // batches the node has not acknowledged, in send order
+    private transient long logBytes;
+    private transient long acked; // the last checkpoint the node saved (0: none)
+    private transient long nextCheckpoint;
+    private transient long rowsSinceCheckpoint;
     private transient long sentRows;
-    private transient long droppedRows;
+    private transient long lateRows;
+    private transient long replayedRows;
     private transient int connections;
     private transient long lastRowMillis;
     private transient Counter sentCounter;
-    private transient Counter droppedCounter;
+    private transient Counter lateCounter;
+    private transient LongCounter sentTotal;
+    private transient LongCounter lateTotal;
+    private transient LongCounter replayedTotal;
+    private transient LongCounter exactlyOnceTotal;
+    private transient LongCounter atLeastOnceTotal;
     private transient String where;
     private transient boolean kicked;
 
@@ -65,13 +89,34 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         this.maxPayload = maxPayload;
     }
 
+    /** One row batch: its frame (a copy), rows, the checkpoint it ends (0: none), written yet. */
+    private static final class Sent {
+        final ByteBuffer frame;
+        final int rows;
+        final long checkpoint;
+        boolean written;
+
+        Sent(ByteBuffer frame, int rows, long checkpoint) {
+            this.frame = frame;
+            this.rows = rows;
+            this.checkpoint = checkpoint;
+        }
+    }
+
+    /** An A frame of a connection. */
+    private record Ack(Connection from, long value) {}
+
     /** One accepted connection and its reader thread. */
     private final class Connection {
         final SocketChannel ch;
         final Thread reader;
+        final boolean exactlyOnce;
+        long taken; // at-least-once: batches the node acknowledged on this connection
+        boolean endSent;
 
-        Connection(SocketChannel ch, int n) {
+        Connection(SocketChannel ch, int n, boolean exactlyOnce) {
             this.ch = ch;
+            this.exactlyOnce = exactlyOnce;
             this.reader = new Thread(this::read, "tfflink-feeder-reader-" + where + "-" + n);
             reader.setDaemon(true);
         }
@@ -85,6 +130,8 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
                     }
                     if (f.kind() == Frames.RESULTS) {
                         events.put(new String(f.payload(), StandardCharsets.UTF_8));
+                    } else if (f.kind() == Frames.ACK) {
+                        events.put(new Ack(this, Frames.longOf(f)));
                     } else if (f.kind() == Frames.DONE) {
                         done = true;
                         events.put(DONE);
@@ -105,6 +152,13 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
             }
         }
 
+        void write(ByteBuffer frame) throws IOException {
+            ByteBuffer b = frame.duplicate();
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+        }
+
         void closeQuietly() {
             try {
                 ch.close();
@@ -120,9 +174,16 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         int index = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         where = "worker-" + index;
         events = new LinkedBlockingQueue<>();
+        log = new ArrayDeque<>();
+        nextCheckpoint = 1;
         batch = new RowBatch(cfg.columns(), cfg.inColumns(), cfg.batchRows(), maxPayload);
         sentCounter = getMetricGroup().counter("sentRows");
-        droppedCounter = getMetricGroup().counter("droppedRows");
+        lateCounter = getMetricGroup().counter("lateRows");
+        sentTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.SENT);
+        lateTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.LATE);
+        replayedTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.REPLAYED);
+        exactlyOnceTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.EXACTLY_ONCE);
+        atLeastOnceTotal = RowCounts.accumulator(getRuntimeContext(), RowCounts.AT_LEAST_ONCE);
         listener = PrivateSocket.listen(Path.of(cfg.socketDir()), where + ".sock");
         LOG.info("{}: listening on {}", where, listener.path());
         scheduleFlush();
@@ -134,8 +195,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         if (done) {
             int n = batch.size() + 1; // rows still buffered, and this one
             batch.clear();
-            droppedRows += n;
-            droppedCounter.inc(n);
+            late(n);
             return;
         }
         batch.add(element.getValue());
@@ -149,121 +209,276 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     public void endInput() throws Exception {
         ended = true;
         flush();
-        if (!done) {
-            send(Frames.empty(Frames.END), 0);
+        serveUntilDone();
+        output.collect(new StreamRecord<>(Tuple2.of(true, "{\"sentRows\":" + sentRows + ",\"lateRows\":"
+                + lateRows + ",\"replayedRows\":" + replayedRows + ",\"connections\":" + connections + "}")));
+        LOG.info("{}: input ended; {} rows sent ({} replayed), {} late, {} connection(s)", where, sentRows,
+                replayedRows, lateRows, connections);
+        // The TF cluster restarts whole: a node restarted after this one finished gets its
+        // checkpoint, the batches after it and E again, until the worker operator says the
+        // cluster stopped (docs/dataplane.md).
+        while (!stopped) {
+            done = false;
+            serveUntilDone();
         }
-        // Wait for D or EOF (of the connection E went to), emitting results meanwhile.
-        while (conn != null) {
+        listener.close(); // no more connections: the socket file goes now
+    }
+
+    /**
+     * After the end of input: E to the node, results emitted, until it sends D. A connection
+     * that ends before D is a TF node that died; its successor gets the log and E again.
+     */
+    private void serveUntilDone() throws IOException, InterruptedException {
+        while (!done) {
+            Connection c = connection();
+            if (c == null) {
+                break;
+            }
+            if (!c.endSent) {
+                try {
+                    c.write(Frames.empty(Frames.END));
+                    c.endSent = true;
+                } catch (IOException e) {
+                    lost(c, e);
+                    continue;
+                }
+            }
             handle(next(200));
         }
         drain();
         if (conn != null) {
             conn.closeQuietly();
+            conn = null;
         }
-        listener.close(); // no more connections: the socket file goes now
-        output.collect(new StreamRecord<>(Tuple2.of(true, "{\"sentRows\":" + sentRows + ",\"droppedRows\":"
-                + droppedRows + ",\"connections\":" + connections + "}")));
-        LOG.info("{}: input ended; {} rows sent, {} dropped, {} connection(s)", where, sentRows, droppedRows,
-                connections);
+    }
+
+    /** Rows that came after the TF node said it wants no more: not sent, counted. */
+    private void late(long n) {
+        if (n > 0 && lateRows == 0) {
+            LOG.warn("{}: the TF node's function returned; later rows are not trained on (counted as {})", where,
+                    RowCounts.LATE);
+        }
+        lateRows += n;
+        lateCounter.inc(n);
+        lateTotal.add(n);
     }
 
     private Object next(long millis) throws InterruptedException {
         return events.poll(millis, TimeUnit.MILLISECONDS);
     }
 
-    /** Emits what the node sent so far; notes D and ended connections. */
-    private void drain() {
+    /** Emits what the node sent so far; applies acknowledgements; notes D and ended connections. */
+    private void drain() throws IOException {
         Object ev;
         while ((ev = events.poll()) != null) {
             handle(ev);
         }
     }
 
-    private void handle(Object ev) {
+    private void handle(Object ev) throws IOException {
         if (ev == null) {
             return;
         }
         if (ev instanceof String json) {
             output.collect(new StreamRecord<>(Tuple2.of(false, json)));
+        } else if (ev instanceof Ack a) {
+            // A saved checkpoint stays saved when its node dies; a count of batches taken means
+            // something until the next connection gets the log again.
+            if (a.from() == last || a.from().exactlyOnce) {
+                acknowledge(a.from(), a.value());
+            }
         } else if (ev == DONE) {
-            LOG.info("{}: the TF node wants no more input; later rows are dropped", where);
+            LOG.info("{}: the TF node wants no more input; later rows are counted as late", where);
         } else if (ev == conn) {
-            conn = null; // broken (replaced at the next send), or finished after E/D
+            conn = null; // broken (replaced at the next send), or finished after D
         }
     }
 
-    /** Sends the buffered rows, in frames that fit. */
+    /** Forgets the batches an acknowledgement covers; a bogus one ends the connection. */
+    private void acknowledge(Connection c, long value) throws IOException {
+        if (c.exactlyOnce) {
+            if (value <= acked) {
+                return; // a repeated save of a checkpoint already acknowledged
+            }
+            boolean known = log.stream().anyMatch(s -> s.checkpoint == value);
+            if (!known) {
+                c.closeQuietly();
+                throw new IOException(where + ": the TF node acknowledged checkpoint " + value + ", never requested");
+            }
+            while (true) {
+                Sent s = forgetFirst();
+                if (s.checkpoint == value) {
+                    break;
+                }
+            }
+            acked = value;
+        } else {
+            long more = value - c.taken;
+            if (more < 0 || more > log.size()) {
+                c.closeQuietly();
+                throw new IOException(where + ": the TF node acknowledged " + value + " batches; "
+                        + (c.taken + log.size()) + " were sent");
+            }
+            for (long i = 0; i < more; i++) {
+                forgetFirst();
+            }
+            c.taken = value;
+        }
+    }
+
+    private Sent forgetFirst() {
+        Sent s = log.removeFirst();
+        logBytes -= s.frame.capacity();
+        return s;
+    }
+
+    /** Sends the buffered rows, in frames that fit; the last ends a checkpoint when one is due. */
     private void flush() throws IOException, InterruptedException {
         int from = 0;
         int n = batch.size();
         while (from < n && !done) {
             int to = batch.fit(from);
-            send(batch.frame(from, to), to - from);
+            long checkpoint = 0;
+            rowsSinceCheckpoint += to - from;
+            if (to == n && cfg.checkpointRows() > 0 && rowsSinceCheckpoint >= cfg.checkpointRows()) {
+                checkpoint = nextCheckpoint++;
+                rowsSinceCheckpoint = 0;
+            }
+            send(batch.frame(from, to), to - from, checkpoint);
             from = to;
         }
         if (done && from < n) {
-            droppedRows += n - from;
-            droppedCounter.inc(n - from);
+            late(n - from);
         }
         batch.clear();
     }
 
-    /** Writes one whole frame, to a new connection if the current one breaks. */
-    private void send(ByteBuffer frame, int rows) throws IOException, InterruptedException {
-        while (true) {
-            if (done) {
-                droppedRows += rows;
-                droppedCounter.inc(rows);
-                return;
-            }
-            Connection c = connection();
-            ByteBuffer b = frame.duplicate();
+    /** Logs one batch and writes it; a connection that breaks is replaced (and gets the log). */
+    private void send(ByteBuffer frame, int rows, long checkpoint) throws IOException, InterruptedException {
+        drain();
+        if (done) {
+            late(rows);
+            return;
+        }
+        ByteBuffer copy = ByteBuffer.allocate(frame.remaining()).put(frame.duplicate()).flip();
+        if (logBytes + copy.capacity() > MAX_LOG_BYTES) {
+            throw new FatalJobError(where + ": the TF node has not acknowledged " + log.size() + " batches ("
+                    + logBytes + " bytes) since checkpoint " + acked + "; a node that calls context.restore() must "
+                    + "call context.save() whenever context.checkpoint_requested() is true");
+        }
+        Sent s = new Sent(copy, rows, checkpoint);
+        log.addLast(s);
+        logBytes += copy.capacity();
+        if (conn != null && conn.ch.isOpen()) {
             try {
-                while (b.hasRemaining()) {
-                    c.ch.write(b);
-                }
-                sentRows += rows;
-                sentCounter.inc(rows);
+                write(conn, s);
                 return;
             } catch (IOException e) {
-                if (Thread.currentThread().isInterrupted()) {
-                    throw new InterruptedException("interrupted while writing to the TF node");
-                }
-                if (!done) {
-                    LOG.warn("{}: writing to the TF node failed ({}); waiting for it to connect again", where,
-                            e.toString());
-                }
-                c.closeQuietly();
-                if (conn == c) {
-                    conn = null;
-                }
+                lost(conn, e);
             }
+        }
+        if (connection() == null) { // else a new TF node: it has been sent the whole log, s included
+            late(rows);
         }
     }
 
-    /** The live connection, accepting (and waiting for) a new one when there is none. */
+    private void write(Connection c, Sent s) throws IOException {
+        if (s.checkpoint > 0) {
+            c.write(Frames.ofLong(Frames.CHECKPOINT, s.checkpoint));
+        }
+        c.write(s.frame);
+        s.written = true;
+        sentRows += s.rows;
+        sentCounter.inc(s.rows);
+        sentTotal.add(s.rows);
+    }
+
+    private void lost(Connection c, IOException e) throws InterruptedException {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new InterruptedException("interrupted while writing to the TF node");
+        }
+        if (!done) {
+            LOG.warn("{}: writing to the TF node failed ({}); waiting for it to connect again", where, e.toString());
+        }
+        // The node's last words (a checkpoint it saved) may still be unread: let the reader reach
+        // the end of the stream before closing, or closing would discard them.
+        c.reader.join(2000);
+        c.closeQuietly();
+        c.reader.join(1000);
+        if (conn == c) {
+            conn = null;
+        }
+    }
+
+    /**
+     * The live connection; when there is none, the next TF node to connect: its hello read,
+     * then the checkpoint to restore (S) and every unacknowledged batch sent to it. Its reader
+     * runs from the start, so results the node writes meanwhile never block the replay. Null
+     * once the node sent D (it wants nothing more) or the cluster stopped.
+     */
     private Connection connection() throws IOException, InterruptedException {
-        drain();
-        if (conn != null && conn.ch.isOpen()) {
-            return conn;
+        while (true) {
+            drain();
+            if (done) {
+                return null;
+            }
+            if (conn != null && conn.ch.isOpen()) {
+                return conn;
+            }
+            if (!kicked) {
+                // The worker's Python operator opens its function (and starts the TF node that will
+                // connect here) only once a record reaches it: an empty result list is that record.
+                output.collect(new StreamRecord<>(Tuple2.of(false, "[]")));
+                kicked = true;
+            }
+            SocketChannel ch = listener.accept(failedMarker(), marker("stopped"));
+            if (ch == null) {
+                stopped = true;
+                return null;
+            }
+            connections++;
+            Connection c;
+            try {
+                Frames.Frame hello = Frames.read(ch);
+                if (hello == null || hello.kind() != Frames.HELLO || hello.payload().length != 1) {
+                    throw new IOException("the TF node's first frame is not a hello (H)");
+                }
+                c = new Connection(ch, connections, hello.payload()[0] == 1);
+            } catch (IOException e) {
+                LOG.warn("{}: refused a TF node connection: {}", where, e.toString());
+                ch.close();
+                continue;
+            }
+            conn = c;
+            last = c;
+            c.reader.start();
+            (c.exactlyOnce ? exactlyOnceTotal : atLeastOnceTotal).add(1);
+            LOG.info("{}: TF node connected (connection {}, {}, restores checkpoint {}, {} batches sent again)", where,
+                    connections, c.exactlyOnce ? "exactly-once" : "at-least-once", c.exactlyOnce ? acked : 0,
+                    log.size());
+            try {
+                c.write(Frames.ofLong(Frames.START, c.exactlyOnce ? acked : 0));
+                for (Sent s : log) {
+                    if (s.written) {
+                        replayedRows += s.rows;
+                        replayedTotal.add(s.rows);
+                    }
+                    write(c, s);
+                }
+            } catch (IOException e) {
+                lost(c, e);
+            }
         }
-        if (!kicked) {
-            // The worker's Python operator opens its function (and starts the TF node that will
-            // connect here) only once a record reaches it: an empty result list is that record.
-            output.collect(new StreamRecord<>(Tuple2.of(false, "[]")));
-            kicked = true;
-        }
-        SocketChannel ch = listener.accept(failedMarker());
-        connections++;
-        conn = new Connection(ch, connections);
-        conn.reader.start();
-        LOG.info("{}: TF node connected (connection {})", where, connections);
-        return conn;
     }
 
     /** Written by the worker's Python operator when its node agent failed (docs/dataplane.md). */
     private Path failedMarker() {
-        return Path.of(cfg.socketDir(), where + ".failed");
+        return marker("failed");
+    }
+
+    /** {@code <socketDir>/worker-<i>.<what>}: failed (the reason), stopped (the cluster stopped). */
+    private Path marker(String what) {
+        return Path.of(cfg.socketDir(), where + "." + what);
     }
 
     private void scheduleFlush() {

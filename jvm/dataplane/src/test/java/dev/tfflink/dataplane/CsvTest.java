@@ -46,6 +46,35 @@ class CsvTest {
     }
 
     @Test
+    void int32OutOfRangeAndOddLiteralsAreMalformed() {
+        assertEquals("f.csv:7: column 'n': cannot parse '3e9' as int32", error("1,1,a,3e9"));
+        assertEquals("f.csv:7: column 'n': cannot parse '3000000000' as int32", error("1,1,a,3000000000"));
+        assertEquals("f.csv:7: column 'x': cannot parse '1_000' as float32", error("1,1_000,a,1"));
+        assertEquals(-2147483648, parse("1,1,a,-2147483648").getField(3));
+    }
+
+    @Test
+    void aFieldOverTheSizeLimitIsMalformedAndObeysOnError() {
+        String big = "y".repeat(CsvParser.MAX_FIELD_CHARS + 1);
+        assertEquals("f.csv:7: column 'name': a field of 131073 characters is over the limit of 131072",
+                error("1,1,\"" + big + "\",1"));
+        assertEquals(CsvParser.MAX_FIELD_CHARS, ((String) parse("1,1," + big.substring(1) + ",1").getField(2)).length());
+        String text = "1,1," + big + ",1\n2,2,b,2\n";
+        Config.Chunk chunk = new Config.Chunk("big.csv", 0, 1, 2);
+        List<Row> rows = new ArrayList<>();
+        CsvChunkReader skip = new CsvChunkReader(new Config.Source("s", COLS, ',', false, true, List.of(chunk)));
+        skip.readChunk(text.toCharArray(), text.length(), chunk, new Collector<>() {
+            public void collect(Row r) {
+                rows.add(r);
+            }
+
+            public void close() {}
+        });
+        assertEquals(List.of(Row.of(2L, 2.0f, "b", 2)), rows);
+        assertEquals(1, skip.skipped());
+    }
+
+    @Test
     void malformedRowsNameFileLineAndColumn() {
         assertEquals("f.csv:7: column 'x': cannot parse 'abc' as float32", error("1,abc,a,1"));
         assertEquals("f.csv:7: column 'x': cannot parse '' as float32", error("1,,a,1"));

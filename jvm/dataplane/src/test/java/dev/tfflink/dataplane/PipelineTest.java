@@ -110,6 +110,7 @@ class PipelineTest {
             served.add(CompletableFuture.runAsync(() -> {
                 try (SocketChannel ch = TestNode.connect(path, 60_000)) {
                     node.serve(ch, result);
+                    TestNode.clusterStopped(path);
                 } catch (Exception e) {
                     throw new RuntimeException(e);
                 }
@@ -137,7 +138,7 @@ class PipelineTest {
         assertEquals(List.of("[]", "[]", "[{\"worker\":0}]", "[{\"worker\":1}]"), data);
         long sent = 0;
         for (String s : summaries) {
-            assertTrue(s.matches("\\{\"sentRows\":\\d+,\"droppedRows\":0,\"connections\":1}"), s);
+            assertTrue(s.matches("\\{\"sentRows\":\\d+,\"lateRows\":0,\"replayedRows\":0,\"connections\":1}"), s);
             sent += Long.parseLong(s.replaceAll(".*\"sentRows\":(\\d+).*", "$1"));
         }
         assertEquals(2, summaries.size());

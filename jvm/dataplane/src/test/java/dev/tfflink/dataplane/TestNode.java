@@ -44,8 +44,19 @@ final class TestNode {
         }
     }
 
+    /** Says hello ({@code exactlyOnce}: restores and saves at checkpoints); the checkpoint to restore. */
+    static long hello(SocketChannel ch, boolean exactlyOnce) throws IOException {
+        write(ch, Frames.of(Frames.HELLO, new byte[] {(byte) (exactlyOnce ? 1 : 0)}));
+        Frames.Frame start = Frames.read(ch);
+        if (start == null || start.kind() != Frames.START) {
+            throw new IOException("no S frame after the hello");
+        }
+        return Frames.longOf(start);
+    }
+
     /** Reads R frames until E; then sends {@code results} as one O frame, then D, and waits for EOF. */
     void serve(SocketChannel ch, String results) throws IOException {
+        hello(ch, false);
         while (true) {
             Frames.Frame f = Frames.read(ch);
             if (f == null) {
@@ -54,11 +65,15 @@ final class TestNode {
             if (f.kind() == Frames.END) {
                 break;
             }
+            if (f.kind() == Frames.CHECKPOINT) {
+                continue;
+            }
             if (f.kind() != Frames.ROWS) {
                 throw new IOException("unexpected frame " + (char) f.kind());
             }
             frames++;
             decode(f.payload());
+            write(ch, Frames.ofLong(Frames.ACK, frames)); // at-least-once: taken, the feeder may forget it
         }
         write(ch, Frames.of(Frames.RESULTS, results.getBytes(StandardCharsets.UTF_8)));
         write(ch, Frames.empty(Frames.DONE));
@@ -66,6 +81,12 @@ final class TestNode {
             throw new IOException("a frame after E");
         }
         ch.close();
+    }
+
+    /** What the worker operator does once the TF cluster stopped: the feeder stops serving restarts. */
+    static void clusterStopped(Path socket) throws IOException {
+        Path marker = socket.resolveSibling(socket.getFileName().toString().replace(".sock", ".stopped"));
+        Files.write(marker, new byte[0]);
     }
 
     static void write(SocketChannel ch, ByteBuffer b) throws IOException {

@@ -95,6 +95,7 @@ public final class Throughput {
                         firstFrame[0] = Math.min(firstFrame[0], System.nanoTime());
                     }
                     node.serve(ch, "[]");
+                    TestNode.clusterStopped(path);
                 } catch (Exception e) {
                     throw new RuntimeException(e);
                 }

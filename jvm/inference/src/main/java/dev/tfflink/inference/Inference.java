@@ -5,6 +5,7 @@ import org.apache.flink.api.java.typeutils.RowTypeInfo;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.DataStreamSink;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.apache.flink.types.Row;
 
 import java.util.Arrays;
@@ -36,12 +37,22 @@ public final class Inference {
     }
 
     /**
-     * Writes {@code lines} to {@code path/part-<subtask>.<format>}, each renamed from
-     * {@code .inprogress} once its subtask's input ended (the Python {@code FileWriter}).
+     * Writes {@code lines} to {@code path/part-<subtask>.<format>}, committed as a whole once
+     * every subtask's input ended ({@link PartFiles}): until then no final name changes, and a
+     * failed or cancelled job leaves the previous output as it was.
      */
-    public static DataStreamSink<String> writeFiles(DataStream<String> lines, String path, String format, int parallelism, String slotGroup) {
+    public static DataStreamSink<Void> writeFiles(DataStream<String> lines, String path, String format, int parallelism, String slotGroup) {
         ScoreSpec.checkFormat(format);
-        DataStreamSink<String> sink = lines.sinkTo(new PartFileSink(path, format)).name("output").setParallelism(parallelism);
+        SingleOutputStreamOperator<Integer> written = lines
+                .transform("output", Types.INT, new PartFiles.Writer(path, format)).setParallelism(parallelism);
+        SingleOutputStreamOperator<Void> committed = written
+                .transform("commit-output", Types.VOID, new PartFiles.Committer(path, format, parallelism))
+                .setParallelism(1).setMaxParallelism(1);
+        if (slotGroup != null) {
+            written.slotSharingGroup(slotGroup);
+            committed.slotSharingGroup(slotGroup);
+        }
+        DataStreamSink<Void> sink = committed.sinkTo(new DiscardingSink<>()).name("output-committed").setParallelism(1);
         if (slotGroup != null) sink.slotSharingGroup(slotGroup);
         return sink;
     }

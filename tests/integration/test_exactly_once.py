@@ -1,0 +1,80 @@
+"""Exactly-once stream input on the JVM plane, with a real local Flink and real TF processes.
+
+Two workers train on 40,000 rows with unique ids; the "model" is a per-id counter saved with
+``tf.train.CheckpointManager`` at the feeder's checkpoints (``context.save``). Worker 0's TF
+process SIGKILLs itself (as the OOM killer would) one batch after its second checkpoint: the
+TF cluster restarts, each node restores the checkpoint the feeder names and gets the rows
+after it again. The final models together must have counted each id exactly once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import job_doc
+from tests.integration.runner import run_job
+from tfflink.runtime.jars import DATAPLANE_JAR
+
+pytestmark = [
+    pytest.mark.flink,
+    pytest.mark.skipif(not DATAPLANE_JAR.is_file(), reason=f"{DATAPLANE_JAR} not built (make jars)"),
+]
+
+ROWS = 40_000
+
+CODE = """
+import os, signal
+import numpy as np
+import tensorflow as tf
+
+def map_func(context):
+    i, n = context.get_index(), int(context.get_property("rows"))
+    counts = tf.Variable(tf.zeros([n], tf.int32))  # the model: how often each id was trained on
+    directory = os.path.join(context.get_property("ckpt"), f"worker-{i}")
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(counts=counts), directory, max_to_keep=3)
+    print(f"restored checkpoint {context.restore(manager)}")
+    marker = os.path.join(context.get_property("ckpt"), "killed")
+    saved = kill_at = 0
+    for batch in context.get_batches(batch_size=500):
+        ids = batch["id"]
+        counts.scatter_nd_add(ids[:, None], tf.ones([len(ids)], tf.int32))
+        if kill_at and saved == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # trained past the checkpoint, never saved
+        if context.checkpoint_requested():
+            print(f"saved {context.save(manager)}")
+            saved += 1
+            if i == 0 and saved == 2 and not os.path.exists(marker):
+                open(marker, "w").close()
+                kill_at = saved
+    np.save(os.path.join(context.get_property("out"), f"counts-{i}.npy"), counts.numpy())
+"""
+
+
+def test_a_worker_killed_mid_stream_trains_each_row_exactly_once(tmp_path: Path, write_job) -> None:  # type: ignore[no-untyped-def]
+    ids = np.random.default_rng(7).permutation(ROWS)
+    (tmp_path / "rows.csv").write_text("".join(f"{k},{k / 3:.3f}\n" for k in ids))
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "out").mkdir()
+    doc = job_doc(
+        mode="stream",
+        roles={"worker": {"replicas": 2}, "ps": {"replicas": 0}},
+        properties={"rows": str(ROWS), "ckpt": str(tmp_path / "ckpt"), "out": str(tmp_path / "out")},
+        input={"dataPlane": "jvm", "checkpointRows": 5000,
+               "sources": [{"name": "rows", "csv": {"paths": [str(tmp_path / "rows.csv")]},
+                            "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}]},
+        failover={"maxRestarts": 2},
+    )  # fmt: skip
+    run = run_job(write_job(doc, code=CODE), tmp_path / "wd", timeout=400)
+    assert run.returncode == 0, run.stderr + run.text[-3000:]
+
+    assert (tmp_path / "ckpt" / "killed").exists()
+    assert run.status["restarts"] == 1, run.status
+    assert "[worker-0] restored checkpoint 2" in run.text
+    total = sum(np.load(tmp_path / "out" / f"counts-{i}.npy") for i in range(2))
+    assert int(total.min()) == 1 and int(total.max()) == 1, np.bincount(total)  # each id exactly once
+    rows = run.status["rows"]
+    assert rows["replayed"] > 0 and rows["sent"] - rows["replayed"] == ROWS, rows
+    assert run.status["inputGuarantee"] == "exactly-once"
