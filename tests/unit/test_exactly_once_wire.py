@@ -7,7 +7,10 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import REPO
 from tfflink.runtime.bridge import BridgeClient, _FrameReader, column_batches
@@ -24,6 +27,17 @@ def i64(kind: bytes, value: int) -> bytes:
     return frame(kind, struct.pack("<q", value))
 
 
+_open: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets() -> Iterator[None]:
+    """Both ends are closed after each test (an open socket is a leak, and warnings are errors)."""
+    yield
+    while _open:
+        _open.pop().close()
+
+
 def connected(tmp: Path, hello: bool) -> tuple[BridgeClient, socket.socket]:
     path = str(tmp / "worker-0.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -35,6 +49,7 @@ def connected(tmp: Path, hello: bool) -> tuple[BridgeClient, socket.socket]:
     conn, _ = srv.accept()
     t.join()
     srv.close()
+    _open.extend([box[0].sock, conn])
     return box[0], conn
 
 
