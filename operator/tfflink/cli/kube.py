@@ -53,6 +53,7 @@ from typing import Any
 from ..spec import SpecError, check_entry, load_job, parse_job
 from ..spec.crd import GROUP, PLURAL, VERSION
 from ..spec.models import API_VERSION, KIND, TF_ROLES, TFFlinkJob
+from ..spec.status import Phase
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ CONFIGMAP_LIMIT = 1024 * 1024  # Kubernetes: one ConfigMap's data + binaryData, 
 KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")  # a ConfigMap key (and so a file name in the mount)
 MAX_KEY = 253
 NODE_LINE = re.compile(r"^\[(?P<role>[a-z]+)-(?P<index>\d+)\](?: |$)")  # "[worker-1] ..."
-TERMINAL = ("Succeeded", "Failed")
+TERMINAL = tuple(p.value for p in Phase if p.finished)
 TIMEOUT = 30.0  # seconds, per API call (log streams excepted)
 CONN_PREFIX = re.compile(r"^(<[^>]*>|\w+\([^)]*\)): ")  # urllib3's "HTTPSConnection(host=...): "
 MERGE, APPLY = "application/merge-patch+json", "application/apply-patch+yaml"

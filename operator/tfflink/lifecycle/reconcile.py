@@ -28,7 +28,6 @@ from typing import Literal
 from ..spec.models import TFFlinkJobSpec
 from ..spec.status import (
     Intent,
-    PhaseName,
     ProgressStatus,
     RoleStatus,
     TFFlinkJobStatus,
@@ -148,7 +147,7 @@ class _Planner:
         self.policy = RestartPolicy.from_spec(spec.failover)
 
     # -- helpers ------------------------------------------------------------------------------
-    def enter(self, phase: PhaseName, reason: str, message: str) -> None:
+    def enter(self, phase: Phase, reason: str, message: str) -> None:
         """Move to ``phase``: conditions follow, and an Event is posted if the phase changed."""
         st = self.st
         changed = st.phase != phase
@@ -172,16 +171,16 @@ class _Planner:
     def elapsed(self, since: str | None) -> float:
         return 0.0 if since is None else (self.now - parse_rfc3339(since)).total_seconds()
 
-    def new_attempt(self, phase: PhaseName, reason: str, message: str, delay: float = 0.0) -> None:
+    def new_attempt(self, phase: Phase, reason: str, message: str, delay: float = 0.0) -> None:
         """Record the next attempt as the intent, then tear down every other attempt."""
         st = self.st
         st.attempt += 1
         st.flink_job_id = None
         not_before = now_rfc3339(self.now + timedelta(seconds=delay))
-        st.intent = Intent(action="Restart" if phase == "Restarting" else "Deploy", attempt=st.attempt,
+        st.intent = Intent(action="Restart" if phase is Phase.RESTARTING else "Deploy", attempt=st.attempt,
                            reason=reason, not_before=not_before)  # fmt: skip
         self.enter(phase, reason, message)
-        if phase == "Deploying":
+        if phase is Phase.DEPLOYING:
             self.start_deploy()
         else:
             self.act("Teardown", st.attempt)
@@ -201,9 +200,9 @@ class _Planner:
         """Deploy once the old pods are gone; False when the job failed waiting for them."""
         st = self.st
         if not self.fenced(since=st.deploy_time):
-            return st.phase != "Failed"
+            return st.phase != Phase.FAILED
         if st.reason == WAITING:
-            self.enter("Deploying", "Deploying", f"deploying session cluster attempt {st.attempt}")
+            self.enter(Phase.DEPLOYING, "Deploying", f"deploying session cluster attempt {st.attempt}")
         if not self.obs.cluster_created:
             self.act("Deploy", st.attempt)
         return True
@@ -220,7 +219,7 @@ class _Planner:
             f" and {len(obs.stale_pods) - 5} more" if len(obs.stale_pods) > 5 else ""
         )
         if self.elapsed(since) > FENCE_SECONDS:
-            self.finish("Failed", "OldPodsNotGone",
+            self.finish(Phase.FAILED, "OldPodsNotGone",
                         f"pods of an earlier attempt were still there {FENCE_SECONDS:g}s after their teardown: "
                         f"{left or 'none listed'}; a node that stopped answering keeps its pods Terminating "
                         "(delete them with --force once the node is known to be down, then recreate the job)")  # fmt: skip
@@ -230,7 +229,7 @@ class _Planner:
                                           f"gone (up to {FENCE_SECONDS:g}s): {left}")  # fmt: skip
         return False
 
-    def finish(self, phase: Literal["Succeeded", "Failed"], reason: str, message: str) -> None:
+    def finish(self, phase: Literal[Phase.SUCCEEDED, Phase.FAILED], reason: str, message: str) -> None:
         st = self.st
         st.completion_time = self.nows
         st.intent = None
@@ -239,7 +238,7 @@ class _Planner:
 
     def cleanup_wanted(self) -> bool:
         policy = self.spec.run_policy.cleanup_policy
-        return policy == "Delete" or (policy == "KeepOnFailure" and self.st.phase == "Succeeded")
+        return policy == "Delete" or (policy == "KeepOnFailure" and self.st.phase == Phase.SUCCEEDED)
 
     # -- phases -------------------------------------------------------------------------------
     def finished(self) -> None:
@@ -254,10 +253,10 @@ class _Planner:
                 self.requeue(left)
 
     def suspended(self) -> None:
-        if self.st.phase != "Suspended":
+        if self.st.phase != Phase.SUSPENDED:
             self.st.intent = Intent(action="Teardown", attempt=self.st.attempt, reason="Suspended")
             self.st.flink_job_id = None
-            self.enter("Suspended", "Suspended", "spec.runPolicy.suspend is true: session cluster torn down")
+            self.enter(Phase.SUSPENDED, "Suspended", "spec.runPolicy.suspend is true: session cluster torn down")
         if self.obs.any_objects:
             self.act("Teardown", None)
             self.requeue(1.0)
@@ -266,16 +265,16 @@ class _Planner:
 
     def failed(self, failure: Failure) -> None:
         if not failure.retryable:
-            self.finish("Failed", failure.reason, failure.message)
+            self.finish(Phase.FAILED, failure.reason, failure.message)
             return
         decision = self.policy.decide(restarts_done=self.st.restart_count, reason=failure.message)
         if decision.restart:
             self.st.restart_count += 1
             msg = f"{failure.message}; full restart {self.st.restart_count}/{self.policy.max_restarts} " \
                   f"in {decision.delay_seconds:g}s"  # fmt: skip
-            self.new_attempt("Restarting", failure.reason, msg, decision.delay_seconds)
+            self.new_attempt(Phase.RESTARTING, failure.reason, msg, decision.delay_seconds)
         else:
-            self.finish("Failed", failure.reason, decision.reason)
+            self.finish(Phase.FAILED, failure.reason, decision.reason)
 
     def restarting(self) -> None:
         """Wait for the backoff, then for the old attempts' pods to go, then deploy the new attempt."""
@@ -288,14 +287,14 @@ class _Planner:
                 self.requeue(1.0)
             self.requeue(wait)
         elif self.fenced(since=since):
-            self.enter("Deploying", "Redeploying", f"deploying session cluster attempt {self.st.attempt}")
+            self.enter(Phase.DEPLOYING, "Redeploying", f"deploying session cluster attempt {self.st.attempt}")
             self.start_deploy()
 
     def active(self) -> None:
         """Deploying or Running: watch for failure, success, deadlines; drive the deployment."""
         obs, st = self.obs, self.st
         if st.spec_hash and st.spec_hash != spec_hash(self.spec):
-            self.new_attempt("Restarting", "SpecChanged", "the spec changed: redeploying the session cluster")
+            self.new_attempt(Phase.RESTARTING, "SpecChanged", "the spec changed: redeploying the session cluster")
             return
         end = obs.end()
         self.count_am_restarts(obs.am_restarts if end is None else end.restarts)
@@ -303,18 +302,18 @@ class _Planner:
         failure = obs.failure
         if failure is None and end is not None and end.kind is not EndKind.SUCCEEDED:
             failure = Failure(END_REASONS[end.kind], end.reason, retryable=end.retryable)
-        if failure is None and st.phase == "Running" and not obs.cluster_created:
+        if failure is None and st.phase == Phase.RUNNING and not obs.cluster_created:
             failure = Failure("ClusterDeleted", f"the session cluster of attempt {st.attempt} disappeared")
         if failure is not None:
             self.failed(failure)
             return
         if end is not None and end.kind is EndKind.SUCCEEDED:
             st.flink_job_id = obs.flink_job_id or st.flink_job_id
-            self.finish("Succeeded", "FlinkJobFinished", f"Flink job {st.flink_job_id} finished")
+            self.finish(Phase.SUCCEEDED, "FlinkJobFinished", f"Flink job {st.flink_job_id} finished")
             return
         if obs.flink_job_id:
             st.flink_job_id = obs.flink_job_id
-        if st.phase == "Deploying":
+        if st.phase == Phase.DEPLOYING:
             self.deploying()
         self.roles()
 
@@ -342,7 +341,7 @@ class _Planner:
         deadline = self.spec.kubernetes.startup_deadline_seconds
         if self.elapsed(st.deploy_time) > deadline:
             why = obs.startup_problem or "the session cluster did not run the Flink job in time"
-            self.finish("Failed", "StartupDeadlineExceeded", f"{why} (startupDeadlineSeconds={deadline})")
+            self.finish(Phase.FAILED, "StartupDeadlineExceeded", f"{why} (startupDeadlineSeconds={deadline})")
             return
         self.requeue(max(1.0, deadline - self.elapsed(st.deploy_time)))
         if not self.deploy_step():
@@ -352,7 +351,7 @@ class _Planner:
             self.act("Submit", st.attempt)
         if obs.flink_state == "RUNNING" and obs.flink_job_id:
             st.intent = None
-            self.enter("Running", "FlinkJobRunning", f"Flink job {obs.flink_job_id} is running")
+            self.enter(Phase.RUNNING, "FlinkJobRunning", f"Flink job {obs.flink_job_id} is running")
 
     def roles(self) -> None:
         spec = self.spec
@@ -375,10 +374,10 @@ class _Planner:
         elif phase in (Phase.PENDING, Phase.SUSPENDED):
             st.start_time = self.nows  # the active deadline counts from (re)start
             verb = "resuming" if phase is Phase.SUSPENDED else "deploying"
-            self.new_attempt("Deploying", "Deploying", f"{verb}: session cluster attempt {st.attempt + 1}")
+            self.new_attempt(Phase.DEPLOYING, "Deploying", f"{verb}: session cluster attempt {st.attempt + 1}")
             self.roles()
         elif (limit := spec.run_policy.active_deadline_seconds) is not None and self.elapsed(st.start_time) > limit:
-            self.finish("Failed", "DeadlineExceeded", f"job ran longer than activeDeadlineSeconds={limit}")
+            self.finish(Phase.FAILED, "DeadlineExceeded", f"job ran longer than activeDeadlineSeconds={limit}")
         else:
             if limit is not None:
                 self.requeue(max(1.0, limit - self.elapsed(st.start_time)))

@@ -1,33 +1,12 @@
-"""Phases a job passes through and the states of its TF nodes.
-
-Job phase diagram (the operator and the CLI report the same names)::
-
-    Pending -> Deploying -> Running -> Succeeded
-                   ^           |  \\
-                   |           v   -> Failed
-                   +------ Restarting (when restarts remain)
-    any non-final phase <-> Suspended (operator only)
-"""
+"""States of a job's TF nodes as the AM sees them (the job's own Phase is ``spec.status.Phase``)."""
 
 from __future__ import annotations
 
 from enum import Enum
 
+from ..spec.status import Phase
 
-class Phase(str, Enum):
-    """Phase of a whole job."""
-
-    PENDING = "Pending"
-    DEPLOYING = "Deploying"
-    RUNNING = "Running"
-    RESTARTING = "Restarting"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    SUSPENDED = "Suspended"
-
-    @property
-    def finished(self) -> bool:
-        return self in (Phase.SUCCEEDED, Phase.FAILED)
+__all__ = ["Phase", "RoleState"]
 
 
 class RoleState(str, Enum):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from ..spec.status import PhaseName
-
-PHASES: tuple[PhaseName, ...] = ("Pending", "Deploying", "Running", "Restarting", "Succeeded", "Failed", "Suspended")
+from ..spec.status import Phase
 
 
 class Metrics:
@@ -22,8 +20,8 @@ class Metrics:
         self.seconds = Histogram("tfflink_operator_reconcile_seconds", "Duration of one reconcile pass.",
                                  registry=self.registry)  # fmt: skip
         self._phases: dict[tuple[str, str], str] = {}
-        for p in PHASES:
-            self.jobs.labels(p).set(0)
+        for p in Phase:
+            self.jobs.labels(p.value).set(0)
 
     def phase(self, key: tuple[str, str], phase: str | None) -> None:
         """Record a job's phase (None: the job is gone)."""

@@ -31,7 +31,7 @@ from ..lifecycle.outcome import FLINK_FAILED
 from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
 from ..spec.loader import format_errors
 from ..spec.models import TFFlinkJob
-from ..spec.status import ProgressStatus, TFFlinkJobStatus, now_rfc3339
+from ..spec.status import Phase, ProgressStatus, TFFlinkJobStatus, now_rfc3339
 from .config import OperatorConfig
 from .metrics import Metrics
 
@@ -83,7 +83,7 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
     if state is None:
         return obs
     am: dict[str, Any] = {}
-    if status.phase == "Running" or state in FLINK_FAILED:
+    if status.phase is Phase.RUNNING or state in FLINK_FAILED:
         address = trusted_am_address(await deps.api.am_address(ref.namespace, ref.name), owned_by(facts, ref.uid),
                                      status.attempt)  # fmt: skip
         am = (await deps.flink.am_status(address) if address else None) or {}
@@ -141,7 +141,7 @@ class JobLoop:
     async def _fail_now(self, reason: str, message: str) -> None:
         """Failed at once, without a plan (a refused spec or refused objects): status, then Event."""
         st = self.status.model_copy(deep=True)
-        st.phase, st.reason, st.message = "Failed", reason, message[:2000]
+        st.phase, st.reason, st.message = Phase.FAILED, reason, message[:2000]
         st.intent = None
         st.completion_time = now_rfc3339()
         st.set_condition("Failed", True, reason, st.message, st.completion_time)

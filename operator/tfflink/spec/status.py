@@ -10,13 +10,39 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Literal
 
 from pydantic import Field
 
 from .base import _Model
 
-PhaseName = Literal["Pending", "Deploying", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+
+class Phase(str, Enum):
+    """Phase of a whole job: the one list of names the CLI, the operator, the CR and metrics use.
+
+    ::
+
+        Pending -> Deploying -> Running -> Succeeded
+                       ^           |  \\
+                       |           v   -> Failed
+                       +------ Restarting (when restarts remain)
+        any non-final phase <-> Suspended (operator only)
+    """
+
+    PENDING = "Pending"
+    DEPLOYING = "Deploying"
+    RUNNING = "Running"
+    RESTARTING = "Restarting"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SUSPENDED = "Suspended"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED)
+
+
 ConditionType = Literal["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"]
 
 
@@ -94,7 +120,7 @@ class Intent(_Model):
 class TFFlinkJobStatus(_Model):
     """Observed state of a TFFlinkJob."""
 
-    phase: PhaseName = Field("Pending", description="Where the job is in its lifecycle.")
+    phase: Phase = Field(Phase.PENDING, description="Where the job is in its lifecycle.")
     reason: str = Field("", description="CamelCase reason of the current phase.")
     message: str = Field("", description="Human-readable detail of the current phase.")
     conditions: list[Condition] = Field(default_factory=list, description="Observed conditions.")
