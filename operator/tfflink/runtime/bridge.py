@@ -549,6 +549,7 @@ class BridgeClient:
         self.requested: int | None = None  # the checkpoint due now (the last batch before it was just taken)
         self.restore_id = 0  # the checkpoint the feeder's S frame names (0: start afresh)
         self.started = threading.Event()
+        self.started_by = hello
         if hello is None:
             self.started.set()
         else:
@@ -649,9 +650,12 @@ class BridgeClient:
     def done(self) -> None:
         """No more input wanted and no more results: the operator stops waiting."""
         self.closing.set()
+        # To the JVM feeder, D says how many batches this node took: the rest it never read
+        # are counted as late there (docs/dataplane.md).
+        taken = b"" if self.started_by is None else _I64.pack(self.taken)
         with self.lock:
             try:
-                self.sock.sendall(_frame(DONE))
+                self.sock.sendall(_frame(DONE, taken))
             except OSError:
                 return
         self.eof.wait(30)  # the operator closes once it read DONE; unread rows are drained
