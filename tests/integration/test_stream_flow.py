@@ -65,7 +65,8 @@ def test_slow_reader_gets_every_row_and_early_stop_ends_cleanly(
     if plane == "jvm":
         rows = run.status["rows"]
         assert rows["malformed"] == len(MALFORMED), rows
-        assert rows["sent"] + rows.get("late", 0) == ROWS, rows
-        assert (rows.get("late", 0) > 0) == (how == "early"), rows
         assert rows["sent"] >= result["rows"], rows
+        # Late: the rows the worker never took from the channel (sent and unread, or never sent).
+        late = rows.get("late", 0)
+        assert (0 < late <= ROWS - result["rows"]) if how == "early" else late == 0, rows
         assert f"{len(MALFORMED)} malformed (skipped)" in run.text

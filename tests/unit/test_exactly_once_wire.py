@@ -79,3 +79,10 @@ def test_an_at_least_once_node_acknowledges_each_batch_it_takes(tmp_path: Path) 
     seen = [(len(b["id"]), client.requested) for b in column_batches(client, COLUMNS, batch_size=3)]
     assert seen == [(3, None), (3, None)]  # checkpoints are not this node's business
     assert received(feeder, 2) == [(b"A", 1), (b"A", 2)]
+    done = threading.Thread(target=client.done)
+    done.start()
+    head = feeder.recv(5)
+    assert head == struct.pack("<Ic", 8, b"D")  # D says how many batches this node took
+    assert struct.unpack("<q", feeder.recv(8)) == (2,)
+    feeder.close()
+    done.join()

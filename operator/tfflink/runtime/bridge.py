@@ -544,7 +544,7 @@ class BridgeClient:
         self.eof = threading.Event()
         self.error: BaseException | None = None  # why the reader thread stopped early
         self.exactly_once = bool(hello)
-        self.acks_taken = hello is False
+        self.hello = hello  # None: the Python plane's server, which knows no handshake
         self.taken = 0  # batches handed to the user's loop
         self.requested: int | None = None  # the checkpoint due now (the last batch before it was just taken)
         self.restore_id = 0  # the checkpoint the feeder's S frame names (0: start afresh)
@@ -618,7 +618,7 @@ class BridgeClient:
                 return
             self.rows_read += batch.rows if isinstance(batch, TypedColumns) else len(batch)
             self.taken += 1
-            if self.acks_taken:
+            if self.hello is False:  # at-least-once: the feeder may forget what this node took
                 self._send(_frame(ACK, _I64.pack(self.taken)))
             yield batch
 
@@ -649,9 +649,12 @@ class BridgeClient:
     def done(self) -> None:
         """No more input wanted and no more results: the operator stops waiting."""
         self.closing.set()
+        # To the JVM feeder, D says how many batches this node took: the rest it never read
+        # are counted as late there (docs/dataplane.md).
+        taken = b"" if self.hello is None else _I64.pack(self.taken)
         with self.lock:
             try:
-                self.sock.sendall(_frame(DONE))
+                self.sock.sendall(_frame(DONE, taken))
             except OSError:
                 return
         self.eof.wait(30)  # the operator closes once it read DONE; unread rows are drained

@@ -178,6 +178,17 @@ class JvmFedWorker(FlatMapFunction):
             path, self.columns, self.wire, self.step, replays=True
         )
         self.thread = agent.run_in_thread(self._failed)
+        threading.Thread(target=self._mark_stopped, daemon=True, name="tfflink-stopped-marker").start()
+
+    def _mark_stopped(self) -> None:
+        """Once the node agent is done (the TF cluster stopped, or it failed), the feeder stops
+        waiting for this node: until then it serves every restart of it (docs/dataplane.md)."""
+        assert self.thread is not None
+        self.thread.join()
+        try:
+            Path(self.failed_marker).with_suffix(".stopped").touch()
+        except OSError:
+            pass
 
     def _failed(self, e: BaseException) -> None:
         self.failure = e
@@ -193,8 +204,6 @@ class JvmFedWorker(FlatMapFunction):
             return
         assert self.thread is not None
         self.thread.join()  # until the AM stops the cluster (every worker finished)
-        # The feeder serves restarted nodes until then (the TF cluster restarts whole).
-        Path(self.failed_marker).with_suffix(".stopped").touch()
         if self.failure is not None:
             raise self.failure
         summary = json.loads(payload)

@@ -106,12 +106,16 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
     /** An A frame of a connection. */
     private record Ack(Connection from, long value) {}
 
+    /** A D frame that says how many batches the node took from this connection. */
+    private record Done(Connection from, long taken) {}
+
     /** One accepted connection and its reader thread. */
     private final class Connection {
         final SocketChannel ch;
         final Thread reader;
         final boolean exactlyOnce;
         long taken; // at-least-once: batches the node acknowledged on this connection
+        long written; // batches written to it
         boolean endSent;
 
         Connection(SocketChannel ch, int n, boolean exactlyOnce) {
@@ -134,7 +138,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
                         events.put(new Ack(this, Frames.longOf(f)));
                     } else if (f.kind() == Frames.DONE) {
                         done = true;
-                        events.put(DONE);
+                        events.put(f.payload().length == 0 ? DONE : new Done(this, Frames.longOf(f)));
                         break; // the node waits for our close
                     } else {
                         throw new IOException("unexpected frame kind '" + (char) f.kind() + "' from the TF node");
@@ -287,6 +291,17 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
             if (a.from() == last || a.from().exactlyOnce) {
                 acknowledge(a.from(), a.value());
             }
+        } else if (ev instanceof Done d) {
+            // Batches written to the node after the ones it took: the newest entries of the log.
+            long untaken = Math.max(0, d.from().written - d.taken());
+            long rows = 0;
+            var newest = log.descendingIterator();
+            for (long i = 0; i < untaken && newest.hasNext(); i++) {
+                rows += newest.next().rows;
+            }
+            LOG.info("{}: the TF node wants no more input; {} rows it never took and later rows are counted "
+                    + "as late", where, rows);
+            late(rows);
         } else if (ev == DONE) {
             LOG.info("{}: the TF node wants no more input; later rows are counted as late", where);
         } else if (ev == conn) {
@@ -364,7 +379,8 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
         if (logBytes + copy.capacity() > MAX_LOG_BYTES) {
             throw new FatalJobError(where + ": the TF node has not acknowledged " + log.size() + " batches ("
                     + logBytes + " bytes) since checkpoint " + acked + "; a node that calls context.restore() must "
-                    + "call context.save() whenever context.checkpoint_requested() is true");
+                    + "call context.save() whenever context.checkpoint_requested() is true (or lower "
+                    + "spec.input.checkpointRows: at most " + (MAX_LOG_BYTES >> 20) + " MiB of rows between checkpoints)");
         }
         Sent s = new Sent(copy, rows, checkpoint);
         log.addLast(s);
@@ -387,6 +403,7 @@ public class TFNodeFeeder extends AbstractStreamOperator<Tuple2<Boolean, String>
             c.write(Frames.ofLong(Frames.CHECKPOINT, s.checkpoint));
         }
         c.write(s.frame);
+        c.written++;
         s.written = true;
         sentRows += s.rows;
         sentCounter.inc(s.rows);

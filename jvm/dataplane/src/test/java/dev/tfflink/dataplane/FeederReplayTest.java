@@ -1,6 +1,7 @@
 package dev.tfflink.dataplane;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -49,6 +50,7 @@ class FeederReplayTest {
         final int dieAfter;
         int rowsAcked;
         int batchesSinceDeath = -1;
+        boolean bogusAck; // acknowledges a checkpoint nobody asked for
         final Map<Long, List<Long>> checkpoints;
         final List<Long> trained = new ArrayList<>();
         final List<Long> received = new ArrayList<>();
@@ -64,6 +66,9 @@ class FeederReplayTest {
         /** Serves one connection; true when it ended with D (not killed). */
         boolean serve(SocketChannel ch) throws IOException {
             restored = TestNode.hello(ch, exactlyOnce);
+            if (bogusAck) {
+                TestNode.write(ch, Frames.ofLong(Frames.ACK, 99));
+            }
             if (restored > 0) {
                 trained.addAll(checkpoints.get(restored));
             }
@@ -175,6 +180,18 @@ class FeederReplayTest {
         assertEquals(last, second.restored);
         assertEquals(all(), second.trained);
         assertEquals(ROWS - saved.get(last).size(), second.received.size());
+    }
+
+    @Test
+    void anAcknowledgementOfACheckpointNeverRequestedFailsTheJobNamingIt(@TempDir Path tmp) {
+        Node liar = new Node(true, Integer.MAX_VALUE, new HashMap<>());
+        liar.bogusAck = true;
+        Exception e = assertThrows(Exception.class, () -> run(tmp.resolve("s"), List.of(liar)));
+        Throwable root = e;
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        assertEquals("worker-0: the TF node acknowledged checkpoint 99, never requested", root.getMessage());
     }
 
     @Test
