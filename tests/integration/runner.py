@@ -33,6 +33,18 @@ class CliRun:
         return "\n".join(self.stdout)
 
 
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM first, once: ``tfflink run`` then tears its Flink cluster down (a SIGKILL would
+    leave the JobManager and TaskManager running); SIGKILL only if it does not exit."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def run_job(
     job: Path,
     workdir: Path,
@@ -48,7 +60,7 @@ def run_job(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
         preexec_fn=sigint_default,  # noqa: PLW1509  (the child's signal state only; no threads touched)
     ) as proc:  # fmt: skip
-        timer = threading.Timer(timeout, proc.kill)
+        timer = threading.Timer(timeout, _stop, (proc,))
         timer.start()
         err_thread = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
         err_thread.start()
@@ -65,9 +77,9 @@ def run_job(
             result.returncode = proc.wait()
         finally:
             timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            if timer.is_alive():  # it fired: let its one SIGTERM finish
+                timer.join()
+            _stop(proc)
             err_thread.join(5)
     result.stderr = "".join(err_chunks)
     if status_file.exists():
