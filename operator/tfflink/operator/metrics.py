@@ -19,20 +19,20 @@ class Metrics:
         self.jobs = Gauge("tfflink_operator_jobs", "TFFlinkJobs by phase.", ["phase"], registry=self.registry)
         self.seconds = Histogram("tfflink_operator_reconcile_seconds", "Duration of one reconcile pass.",
                                  registry=self.registry)  # fmt: skip
-        self._phases: dict[tuple[str, str], str] = {}
+        self._phases: dict[tuple[str, str], Phase] = {}
         for p in Phase:
             self.jobs.labels(p.value).set(0)
 
-    def phase(self, key: tuple[str, str], phase: str | None) -> None:
+    def phase(self, key: tuple[str, str], phase: Phase | None) -> None:
         """Record a job's phase (None: the job is gone)."""
         old = self._phases.pop(key, None)
         if phase is not None:
             self._phases[key] = phase
         if old != phase:
             if old is not None:
-                self.jobs.labels(old).dec()
+                self.jobs.labels(old.value).dec()
             if phase is not None:
-                self.jobs.labels(phase).inc()
+                self.jobs.labels(phase.value).inc()
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

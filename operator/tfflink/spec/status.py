@@ -42,6 +42,9 @@ class Phase(str, Enum):
     def finished(self) -> bool:
         return self in (Phase.SUCCEEDED, Phase.FAILED)
 
+    def __str__(self) -> str:  # "Running", not "Phase.RUNNING", in logs, labels and %s
+        return self.value
+
 
 ConditionType = Literal["Created", "Running", "Restarting", "Suspended", "Succeeded", "Failed"]
 
