@@ -5,6 +5,7 @@ from __future__ import annotations
 from tfflink.operator.config import OperatorConfig
 from tfflink.operator.main import parse_args
 from tfflink.operator.metrics import Metrics
+from tfflink.spec.status import Phase
 
 
 def test_defaults_serve_the_whole_cluster_with_in_cluster_flink_addresses() -> None:
@@ -36,9 +37,9 @@ def test_jobs_by_phase_gauge_moves_jobs_between_phases() -> None:
         assert v is not None
         return v
 
-    m.phase(("ns", "a"), "Deploying")
-    m.phase(("ns", "b"), "Deploying")
-    m.phase(("ns", "a"), "Running")
+    m.phase(("ns", "a"), Phase.DEPLOYING)
+    m.phase(("ns", "b"), Phase.DEPLOYING)
+    m.phase(("ns", "a"), Phase.RUNNING)
     assert (value("Deploying"), value("Running")) == (1, 1)
     m.phase(("ns", "a"), None)
     assert value("Running") == 0 and value("Failed") == 0
