@@ -313,7 +313,8 @@ def test_tensorboard_reads_the_taskmanagers_volume_read_only_as_a_restricted_pod
     pod = tensorboard_objects(ref)["Deployment"]["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["args"][:3] == ["tensorboard", "--logdir", "/data/logs"]
-    assert "--bind_all" in c["args"] and c["args"][c["args"].index("--port") + 1] == "6006"  # the Service's
+    assert c["args"][c["args"].index("--host") + 1] == "0.0.0.0"  # IPv4 pod IP: the Service and the probe
+    assert c["args"][c["args"].index("--port") + 1] == "6006"
     assert c["readinessProbe"]["httpGet"]["port"] == 6006
     assert {"name": "data", "mountPath": "/data", "readOnly": True} in c["volumeMounts"]
     assert {"name": "data", "persistentVolumeClaim": {"claimName": "runs"}} in pod["volumes"]

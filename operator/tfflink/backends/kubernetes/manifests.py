@@ -516,11 +516,12 @@ def tensorboard_deployment(ref: JobRef) -> Obj | None:
         mounts.append({**mount, "readOnly": True})
         volumes.append(copy.deepcopy(volume))
     k8s = ref.job.spec.kubernetes
+    args = ["tensorboard", "--logdir", log_dir, "--host", "0.0.0.0", "--port", str(port), "--reload_interval", "5"]
     container: Obj = {
         "name": n.TENSORBOARD,
         "image": k8s.image,
         "imagePullPolicy": k8s.image_pull_policy,
-        "args": ["tensorboard", "--logdir", log_dir, "--bind_all", "--port", str(port), "--reload_interval", "5"],
+        "args": args,
         "env": [{"name": "HOME", "value": "/tmp"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"}],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": {"httpGet": {"path": "/data/logdir", "port": port}, "periodSeconds": 5},
