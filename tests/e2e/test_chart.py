@@ -263,6 +263,7 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
 
     doc = yaml.safe_load((ROOT / "examples" / "linear" / "job.yaml").read_text())
     doc["spec"]["kubernetes"] = {"ingress": {"host": "flink.example.com"}}  # every optional object too
+    doc["spec"]["tensorboard"] = {"logDir": "gs://bucket/logs"}
     ref = manifests.JobRef(name="linear", namespace="default", uid="u", job=parse_job(doc))
     rules = _rules(render(helm, tmp_path))
     plural = {"ConfigMap": ("", "configmaps"), "Secret": ("", "secrets"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),

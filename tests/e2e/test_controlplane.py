@@ -283,6 +283,32 @@ def test_pod_failure_restarts_the_whole_cluster_once(k: Cluster, how: str) -> No
     assert k.status(name)["restartCount"] == 1
 
 
+def test_tensorboard_is_the_jobs_kept_across_a_full_restart_and_collected_with_it(k: Cluster) -> None:
+    """spec.tensorboard: a Deployment, Service and NetworkPolicy owned by the job, made with its
+    first session cluster; a full restart keeps them (the same objects), and they do not hold
+    the next attempt back; deleting the job collects them."""
+    name = "tb"
+    k.apply_example(name, tensorboard={"logDir": "s3://tfflink-e2e/tb/logs"},
+                    failover={"maxRestarts": 3, "backoff": {"initialSeconds": 0, "maxSeconds": 1}})  # fmt: skip
+    st = k.bring_up(name, 1)
+    assert st["tensorboardUrl"] == f"http://{n.tensorboard(name)}.{NS}.svc:{n.TENSORBOARD_PORT}", st
+    uid = k.job(name)["metadata"]["uid"]  # type: ignore[index]
+    tb = {o["kind"]: o for o in k.owned(name, n.TENSORBOARD, kinds="deployments,services,networkpolicies")}
+    assert sorted(tb) == ["Deployment", "NetworkPolicy", "Service"], sorted(tb)
+    for o in tb.values():
+        assert [r["uid"] for r in o["metadata"]["ownerReferences"]] == [uid], o["metadata"]
+    wait_for(lambda: [p for p in k.owned(name, n.TENSORBOARD) if p["status"].get("phase") == "Running"],
+             "the TensorBoard pod Running (kwok)")  # fmt: skip
+    k.kubectl("-n", NS, "delete", "pod", k.owned(name, n.TASKMANAGER)[0]["metadata"]["name"], "--wait=false")
+    wait_for(lambda: k.status(name).get("restartCount") == 1, f"{name} restartCount 1")
+    k.bring_up(name, 2)
+    (dep,) = k.owned(name, n.TENSORBOARD, kinds="deployments")
+    assert dep["metadata"]["uid"] == tb["Deployment"]["metadata"]["uid"], "the restart kept the TensorBoard"
+    k.kubectl("-n", NS, "delete", "tfflinkjob", name, "--wait=true", "--timeout=60s")
+    wait_for(lambda: not k.owned(name, n.TENSORBOARD, kinds="deployments,services,networkpolicies,pods"),
+             "the TensorBoard collected with its job", 90)  # fmt: skip
+
+
 def test_delete_collects_every_owned_object(k: Cluster) -> None:
     k.apply_example("gc")
     k.bring_up("gc", 1)

@@ -23,8 +23,9 @@ from .config import OperatorConfig
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
-# label selector for kopf: a value or kopf.PRESENT (whose type kopf does not export)
-OWNED: dict[str, Any] = {n.MANAGED_BY: n.MANAGED_BY_VALUE, n.JOB: kopf.PRESENT}
+# label selector for kopf: a value or kopf.PRESENT (whose type kopf does not export). Only the
+# attempts' objects: the per-job TensorBoard would count as a stale attempt's.
+OWNED: dict[str, Any] = {n.MANAGED_BY: n.MANAGED_BY_VALUE, n.JOB: kopf.PRESENT, n.ATTEMPT: kopf.PRESENT}
 JOBS = (n.GROUP, n.VERSION, n.PLURAL)
 
 

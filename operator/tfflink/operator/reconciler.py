@@ -172,6 +172,7 @@ class JobLoop:
         obs = await _observe(deps, ref, self.status, facts)
         plan: Plan = reconcile(spec=job.spec, status=self.status, obs=obs, now=datetime.now(UTC),
                                generation=int(meta.get("generation") or 0))  # fmt: skip
+        plan.status.tensorboard_url = manifests.tensorboard_url(ref)  # a Kubernetes fact, not the planner's
         if plan.status != self.status:
             restarts = plan.status.restart_count - self.status.restart_count
             await self._write(plan.status)  # the intent is stored before acting

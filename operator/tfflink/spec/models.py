@@ -181,11 +181,16 @@ class FlinkSpec(_Model):
 
 
 class TensorBoardSpec(_Model):
-    """TensorBoard over the job's summaries (``tfflink run`` starts one on a loopback port)."""
+    """TensorBoard over the job's summaries: ``tfflink run`` starts one on a loopback port; on
+    Kubernetes the operator runs one per job (Service ``<job>-tensorboard``, port 6006)."""
 
     log_dir: str = Field(
         min_length=1,
-        description="Where the TF nodes write summaries (context.get_tensorboard_dir); relative to the job file.",
+        description=(
+            "Where the TF nodes write summaries (context.get_tensorboard_dir); relative to the job file. "
+            "On Kubernetes: on a volume the TaskManagers mount (the TensorBoard pod mounts it read-only) "
+            "or an object-store URI."
+        ),
     )
 
 

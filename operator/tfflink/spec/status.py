@@ -136,6 +136,11 @@ class TFFlinkJobStatus(_Model):
     task_managers: int = Field(0, ge=0, description="TaskManagers of the current cluster.")
     roles: dict[str, RoleStatus] = Field(default_factory=dict, description="Per-role node counts.")
     progress: ProgressStatus | None = Field(None, description="Training progress the TF nodes reported.")
+    tensorboard_url: str | None = Field(
+        None,
+        description="In-cluster URL of the job's TensorBoard (spec.tensorboard); "
+        "from outside: kubectl port-forward svc/<job>-tensorboard 6006.",
+    )
     start_time: str | None = Field(
         None, json_schema_extra={"format": "date-time"}, description="When the job (or its resume) started."
     )

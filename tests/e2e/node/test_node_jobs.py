@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,43 @@ def test_code_delivered_by_tfflink_submit_kubernetes_with_status_and_logs(k: Nod
     assert any("exported SavedModel" in ln for ln in lines), lines[-5:]
     delete_job(k, "shipped")
     k.wait_for(lambda: k.get("configmap", "shipped-code", NS) is None, "the code ConfigMap collected with its job", 60)
+
+
+def test_ps_strategy_succeeds_and_its_tensorboard_serves_the_runs_scalars(k: Node) -> None:
+    """examples/ps_strategy/k8s.yaml: chief + 2 workers + ps + evaluator (ParameterServerStrategy)
+    Succeeded; the job's TensorBoard (a Deployment + Service it owns, the claim mounted read-only)
+    serves the loss the chief and the evaluator wrote, read through the API server's service
+    proxy, after the session cluster is torn down; it goes with the job."""
+    name, run = "ps-strategy", f"ps-strategy-{uuid.uuid4().hex[:8]}"  # a fresh logDir: this run's scalars
+    k.apply(manifest("ps_strategy", checkpointDir=f"/data/{run}", tensorboard={"logDir": f"/data/{run}/logs"},
+                     properties={"round_delay": "1"}), ns=NS)  # fmt: skip
+    st = wait_phase(k, name, "Running")
+    assert st["roles"]["chief"]["desired"] == 1 and st["roles"]["evaluator"]["desired"] == 1, st["roles"]
+    assert st["tensorboardUrl"] == f"http://{name}-tensorboard.{NS}.svc:6006", st
+    uid = tfj(k, name)["metadata"]["uid"]
+    for kind in ("deployment", "service"):
+        obj = k.get(kind, f"{name}-tensorboard", NS)
+        assert [r["uid"] for r in obj["metadata"]["ownerReferences"]] == [uid], (kind, obj["metadata"])
+    st = wait_phase(k, name, "Succeeded")
+    assert st["restartCount"] == 0, st
+    metrics = json.loads((claim_dir(k) / run / "metrics.json").read_text())
+    assert metrics["end_step"] == 300 and metrics["end_loss"] < 0.05 * metrics["start_loss"], metrics
+    k.wait_for(lambda: not tm_pods(k, name), "the session cluster torn down (cleanupPolicy Delete)", 120)
+
+    proxy = f"/api/v1/namespaces/{NS}/services/{name}-tensorboard:6006/proxy/data/plugin/scalars"
+
+    def tags() -> dict[str, Any] | None:
+        try:
+            data = json.loads(k.kubectl("get", "--raw", f"{proxy}/tags", check=False))
+        except ValueError:
+            return None
+        return data if "loss" in data.get("train", {}) and "eval_loss" in data.get("eval", {}) else None
+
+    k.wait_for(tags, lambda: f"TensorBoard's scalar tags: {k.kubectl('get', '--raw', f'{proxy}/tags', check=False)}"
+               f"\n{diagnose(k, name)}", 180)  # fmt: skip
+    loss = json.loads(k.kubectl("get", "--raw", f"{proxy}/scalars?run=train&tag=loss"))
+    steps, values = [s for _, s, _ in loss], [v for _, _, v in loss]
+    assert steps[-1] == 300 and values[-1] == pytest.approx(metrics["end_loss"], rel=1e-4), loss
+    delete_job(k, name)
+    k.wait_for(lambda: not k.get("pods", ns=NS, selector=f"tfflink.dev/job={name}")
+               and k.get("service", f"{name}-tensorboard", NS) is None, "TensorBoard gone with its job", 120)  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 from op_fixtures import job_ref
 
@@ -275,3 +277,64 @@ def test_pods_run_on_a_read_only_root_with_scratch_dirs(ref: m.JobRef) -> None:
     (problem,) = podtemplate.problems("spec.kubernetes.podTemplate", tmpl, "taskmanager", m.RESERVED_VOLUMES,
                                       m.RESERVED_PATHS)  # fmt: skip
     assert problem == "spec.kubernetes.podTemplate.spec.containers[0].volumeMounts[0].mountPath: /tmp is the operator's"
+
+
+PVC_TEMPLATE = {"spec": {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "runs"}}],
+                         "containers": [{"name": "main", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}  # fmt: skip
+
+
+def tensorboard_objects(ref: m.JobRef) -> dict[str, dict[str, Any]]:
+    return {o["kind"]: o for o in m.job_objects(ref) if o["metadata"]["name"] == "mnist-tensorboard"}
+
+
+def test_tensorboard_is_a_per_job_deployment_service_and_policy_owned_by_the_job() -> None:
+    ref = job_ref(tensorboard={"logDir": "/data/logs"}, kubernetes={"taskManagerPodTemplate": PVC_TEMPLATE})
+    objs = tensorboard_objects(ref)
+    assert sorted(objs) == ["Deployment", "NetworkPolicy", "Service"]
+    for o in objs.values():
+        assert [r["uid"] for r in o["metadata"]["ownerReferences"]] == ["uid-1"]
+        labels = o["metadata"]["labels"]
+        assert labels[n.JOB] == "mnist" and labels[n.COMPONENT] == "tensorboard" and labels[n.JOB_UID] == "uid-1"
+        # no attempt: a full restart's teardown (by attempt label) and the operator's watches skip it
+        assert n.ATTEMPT not in labels
+    assert tensorboard_objects(job_ref()) == {}  # only with spec.tensorboard
+    dep, svc, pol = objs["Deployment"], objs["Service"], objs["NetworkPolicy"]
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert dep["spec"]["replicas"] == 1 and n.ATTEMPT not in pod_labels
+    assert svc["spec"]["selector"].items() <= pod_labels.items() and svc["spec"]["ports"][0]["port"] == 6006
+    assert pol["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert pol["spec"]["ingress"] == [{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 6006}]}]
+    assert m.tensorboard_url(ref) == "http://mnist-tensorboard.team-a.svc:6006"
+    assert m.tensorboard_url(job_ref()) is None
+
+
+def test_tensorboard_reads_the_taskmanagers_volume_read_only_as_a_restricted_pod() -> None:
+    ref = job_ref(tensorboard={"logDir": "/data/logs"}, kubernetes={"taskManagerPodTemplate": PVC_TEMPLATE})
+    pod = tensorboard_objects(ref)["Deployment"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"][:3] == ["tensorboard", "--logdir", "/data/logs"]
+    assert c["args"][c["args"].index("--host") + 1] == "0.0.0.0"  # IPv4 pod IP: the Service and the probe
+    assert c["args"][c["args"].index("--port") + 1] == "6006"
+    assert c["readinessProbe"]["httpGet"]["port"] == 6006
+    assert {"name": "data", "mountPath": "/data", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "runs"}} in pod["volumes"]
+    mounts = {mt["mountPath"]: mt["name"] for mt in c["volumeMounts"]}
+    assert "emptyDir" in {v["name"]: v for v in pod["volumes"]}[mounts["/tmp"]]
+    assert pod["securityContext"] == m.POD_SECURITY and c["securityContext"] == m.CONTAINER_SECURITY
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True and pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    assert c["image"] == ref.job.spec.kubernetes.image  # the runtime image: tensorboard comes with TF
+
+
+def test_tensorboard_log_dir_relative_to_the_job_or_in_an_object_store() -> None:
+    rel = job_ref(tensorboard={"logDir": "logs"})
+    assert m.tensorboard_log_dir(rel) == "/opt/tfflink/job/logs"
+    (problem,) = m.spec_problems(rel.job.spec)  # in the pod: TensorBoard's pod could not read it
+    assert problem.startswith("spec.tensorboard.logDir: /opt/tfflink/job/logs is inside the TaskManager pod")
+    uri = job_ref(tensorboard={"logDir": "gs://bucket/logs"})
+    assert m.spec_problems(uri.job.spec) == []
+    pod = tensorboard_objects(uri)["Deployment"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"][2] == "gs://bucket/logs"
+    assert [v["name"] for v in pod["volumes"]] == ["tfflink-tmp"]
+    on_claim = job_ref(tensorboard={"logDir": "/data/logs"}, kubernetes={"taskManagerPodTemplate": PVC_TEMPLATE})
+    assert m.spec_problems(on_claim.job.spec) == []

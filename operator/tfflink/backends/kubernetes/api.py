@@ -109,6 +109,7 @@ class KubeApi:
     async def delete_owned(self, namespace: str, job: str) -> None:
         """Everything the operator made for ``job`` (also garbage-collected by ownerReferences)."""
         sel = f"{n.JOB}={job},{n.MANAGED_BY}={n.MANAGED_BY_VALUE}"
+        opts = {"label_selector": sel, "propagation_policy": "Background"}
         await self.delete_cluster(namespace, job, keep_attempt=None)
         await asyncio.gather(
             self._call(self.core.delete_collection_namespaced_config_map, namespace, label_selector=sel),
@@ -118,6 +119,9 @@ class KubeApi:
             self._call(self.net.delete_collection_namespaced_network_policy, namespace, label_selector=sel),
             self._call(self.net.delete_collection_namespaced_ingress, namespace, label_selector=sel),
             self._call(self.core.delete_namespaced_service, n.jobmanager_service(job), namespace),
+            # the per-job ones (TensorBoard): the attempts' went with delete_cluster
+            self._call(self.apps.delete_collection_namespaced_deployment, namespace, **opts),
+            self._call(self.core.delete_namespaced_service, n.tensorboard(job), namespace),
             return_exceptions=True,
         )
 

@@ -7,6 +7,7 @@ the attempt's objects were all created (the operator's crash-safety check relies
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ SCRATCH = {"tfflink-tmp": "/tmp", "tfflink-log": f"{FLINK_HOME}/log", "tfflink-w
 RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME, TOKEN_VOLUME, *SCRATCH}
 RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR, TOKEN_DIR, *SCRATCH.values()}
 UID = 9999  # the runtime image's flink user
+# Pod Security "restricted": the image's non-root user, no privilege escalation, no capabilities.
+POD_SECURITY = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
+                "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                      "readOnlyRootFilesystem": True}  # fmt: skip
 TERMINATION_LOG = "/dev/termination-log"
 
 LOG4J = """\
@@ -298,14 +304,17 @@ def _pod_spec(ref: JobRef, container: Obj, *, with_token: bool) -> Obj:
     spec: Obj = {
         "serviceAccountName": pod_service_account(ref),
         "automountServiceAccountToken": with_token,
-        # Pod Security "restricted": the image's non-root user, no privilege escalation.
-        "securityContext": {
-            "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": copy.deepcopy(POD_SECURITY),
         "containers": [container],
         "volumes": volumes,
-    }  # fmt: skip
+    }
+    return spec | _placement(ref)
+
+
+def _placement(ref: JobRef) -> Obj:
+    """Where the job's pods may run and pull from: spec.kubernetes' selectors and secrets."""
+    k8s = ref.job.spec.kubernetes
+    spec: Obj = {}
     if k8s.node_selector:
         spec["nodeSelector"] = dict(k8s.node_selector)
     if k8s.tolerations:
@@ -339,11 +348,7 @@ def _container(ref: JobRef, name: str, command: list[str], res: Obj | None) -> O
         "args": ["tfflink", "flink-exec", "--config-dir", CONFIG_DIR, "--", *command],
         "env": env,
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": True,
-        },  # fmt: skip
+        "securityContext": copy.deepcopy(CONTAINER_SECURITY),
     }
     if res is not None:
         c["resources"] = res
@@ -369,8 +374,8 @@ def spec_problems(spec: TFFlinkJobSpec) -> list[str]:
         for path, template in podtemplate.templates_for(spec, component):
             out += podtemplate.problems(path, template, component, RESERVED_VOLUMES, RESERVED_PATHS)
     out = list(dict.fromkeys(out))  # the base template is checked once per component
-    problem = podtemplate.checkpoint_problem(spec, JOB_DIR)
-    return out + ([problem] if problem else [])
+    found = (podtemplate.checkpoint_problem(spec, JOB_DIR), podtemplate.tensorboard_problem(spec, JOB_DIR))
+    return out + [p for p in found if p]
 
 
 def _deployment(ref: JobRef, component: str, attempt: int, replicas: int, container: Obj) -> Obj:
@@ -477,14 +482,116 @@ def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
     }
 
 
+def tensorboard_log_dir(ref: JobRef) -> str | None:
+    """``spec.tensorboard.logDir`` as the TF nodes see it (an object-store URI as given)."""
+    tb = ref.job.spec.tensorboard
+    if tb is None:
+        return None
+    return tb.log_dir if podtemplate.is_uri(tb.log_dir) else podtemplate.in_pod_path(tb.log_dir, JOB_DIR)
+
+
+def tensorboard_url(ref: JobRef) -> str | None:
+    """The in-cluster address of the job's TensorBoard, None without spec.tensorboard."""
+    if ref.job.spec.tensorboard is None:
+        return None
+    return f"http://{n.tensorboard(ref.name)}.{ref.namespace}.svc:{n.TENSORBOARD_PORT}"
+
+
+def tensorboard_deployment(ref: JobRef) -> Obj | None:
+    """TensorBoard over the job's logDir, per job (kept across restarts and after the job ends).
+
+    It mounts, read-only, the TaskManagers' volume that holds the logDir (spec_problems refuses
+    a logDir on no such volume); a ReadWriteOnce claim ties it to their node.
+    """
+    log_dir = tensorboard_log_dir(ref)
+    if log_dir is None:
+        return None
+    labels = n.tensorboard_labels(ref.name, ref.uid)
+    port = n.TENSORBOARD_PORT
+    volumes: list[Obj] = [{"name": "tfflink-tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    mounts: list[Obj] = [{"name": "tfflink-tmp", "mountPath": "/tmp"}]
+    shared = None if podtemplate.is_uri(log_dir) else podtemplate.persistent_mount(ref.job.spec, log_dir)
+    if shared:
+        mount, volume = shared
+        mounts.append({**mount, "readOnly": True})
+        volumes.append(copy.deepcopy(volume))
+    k8s = ref.job.spec.kubernetes
+    args = ["tensorboard", "--logdir", log_dir, "--host", "0.0.0.0", "--port", str(port), "--reload_interval", "5"]
+    container: Obj = {
+        "name": n.TENSORBOARD,
+        "image": k8s.image,
+        "imagePullPolicy": k8s.image_pull_policy,
+        "args": args,
+        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"}],
+        "ports": [{"name": "http", "containerPort": port}],
+        "readinessProbe": {"httpGet": {"path": "/data/logdir", "port": port}, "periodSeconds": 5},
+        # TensorBoard imports TensorFlow (its file systems): about 400 MiB resident.
+        "resources": {"requests": {"cpu": "50m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "volumeMounts": mounts,
+        "securityContext": copy.deepcopy(CONTAINER_SECURITY),
+    }
+    pod_spec: Obj = {
+        "serviceAccountName": pod_service_account(ref),
+        "automountServiceAccountToken": False,
+        "securityContext": copy.deepcopy(POD_SECURITY),
+        "containers": [container],
+        "volumes": volumes,
+    } | _placement(ref)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(ref, n.tensorboard(ref.name), labels),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "Recreate"},  # one pod on a ReadWriteOnce claim at a time
+            "template": {"metadata": {"labels": {**k8s.pod_labels, **labels}}, "spec": pod_spec},
+        },
+    }
+
+
+def tensorboard_service(ref: JobRef) -> Obj | None:
+    """``kubectl port-forward svc/<job>-tensorboard 6006`` reaches it; so do the namespace's pods."""
+    if ref.job.spec.tensorboard is None:
+        return None
+    port = n.TENSORBOARD_PORT
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(ref, n.tensorboard(ref.name), n.tensorboard_labels(ref.name, ref.uid)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {n.JOB: ref.name, n.COMPONENT: n.TENSORBOARD},
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+
+
+def tensorboard_network_policy(ref: JobRef) -> Obj | None:
+    """TensorBoard's port open to every pod of the namespace (the job's policy admits only the
+    job's own pods); it serves summaries read-only, nothing the TF servers would expose."""
+    if ref.job.spec.tensorboard is None:
+        return None
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(ref, n.tensorboard(ref.name), n.tensorboard_labels(ref.name, ref.uid)),
+        "spec": {
+            "podSelector": {"matchLabels": {n.JOB: ref.name, n.COMPONENT: n.TENSORBOARD}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": n.TENSORBOARD_PORT}]}],
+        },
+    }
+
+
 def job_objects(ref: JobRef) -> list[Obj]:
     """Objects that live as long as the TFFlinkJob (created once, kept across restarts)."""
     sa = service_account(ref)
     objs = [config_map(ref), rendezvous_config_map(ref)]
     objs += [sa] if sa else []
     objs += [role(ref), role_binding(ref), jobmanager_service(ref), network_policy(ref)]
-    ing = ingress(ref)
-    return objs + ([ing] if ing else [])
+    optional = (ingress(ref), tensorboard_service(ref), tensorboard_network_policy(ref), tensorboard_deployment(ref))
+    return objs + [o for o in optional if o]
 
 
 def cluster_objects(ref: JobRef, attempt: int) -> list[Obj]:

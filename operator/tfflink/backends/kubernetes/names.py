@@ -1,6 +1,7 @@
 """Names and labels of the objects owned by one TFFlinkJob.
 
 Per-job objects (ConfigMaps, RBAC, the JobManager Service) keep one name for the job's life.
+The TensorBoard Deployment and Service are per job too (no attempt label: restarts keep them).
 Per-attempt objects (the JobManager/TaskManager Deployments, the submitter Job and their pods)
 carry the attempt in their name and in the ``tfflink.dev/attempt`` label: a full restart
 deletes every attempt but the current one, and events of an old attempt's pods are ignored.
@@ -34,8 +35,10 @@ def attempt_of(labels: Mapping[str, str]) -> int:
 
 JOBMANAGER, TASKMANAGER, SUBMITTER = "jobmanager", "taskmanager", "submitter"
 CLUSTER_COMPONENTS = (JOBMANAGER, TASKMANAGER, SUBMITTER)
+TENSORBOARD = "tensorboard"  # per job, outside CLUSTER_COMPONENTS: no attempt, no pod templates
 
 FLINK_RPC_PORT, FLINK_BLOB_PORT, FLINK_REST_PORT, FLINK_TM_RPC_PORT = 6123, 6124, 8081, 6122
+TENSORBOARD_PORT = 6006
 RENDEZVOUS_KEY = "am-address"
 
 
@@ -49,6 +52,11 @@ def cluster_labels(job: str, uid: str, component: str, attempt: int) -> dict[str
     owned by ReplicaSets and Jobs, so this label is how they are told apart from the pods of a
     deleted job of the same name that are still terminating."""
     return {**common_labels(job), COMPONENT: component, ATTEMPT: str(attempt), JOB_UID: uid}
+
+
+def tensorboard_labels(job: str, uid: str) -> dict[str, str]:
+    """Labels of the job's TensorBoard Deployment, Service and pod: per job, so no attempt."""
+    return {**common_labels(job), COMPONENT: TENSORBOARD, JOB_UID: uid}
 
 
 def config_map(job: str) -> str:
@@ -73,6 +81,11 @@ def network_policy(job: str) -> str:
 
 def jobmanager_service(job: str) -> str:
     return f"{job}-jobmanager"
+
+
+def tensorboard(job: str) -> str:
+    """The TensorBoard Deployment, its Service and its NetworkPolicy."""
+    return f"{job}-tensorboard"
 
 
 def deployment(job: str, component: str, attempt: int) -> str:

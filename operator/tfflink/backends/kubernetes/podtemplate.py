@@ -143,10 +143,10 @@ def merge(pod: Obj, template: Mapping[str, Any], component: str) -> Obj:
     return pod
 
 
-def mounts(spec: TFFlinkJobSpec, component: str) -> list[tuple[str, Obj]]:
-    """(mountPath, volume) of the main container's mounts from the templates."""
+def mounts(spec: TFFlinkJobSpec, component: str) -> list[tuple[Obj, Obj]]:
+    """(volumeMount, volume) of the main container's mounts from the templates."""
     volumes: dict[str, Obj] = {}
-    paths: list[tuple[str, str]] = []
+    found: list[Obj] = []
     for _, t in templates_for(spec, component):
         pspec = t.get("spec") or {}
         for v in pspec.get("volumes") or []:
@@ -154,9 +154,8 @@ def mounts(spec: TFFlinkJobSpec, component: str) -> list[tuple[str, Obj]]:
                 volumes[str(v["name"])] = dict(v)
         for c in pspec.get("containers") or []:
             if isinstance(c, Mapping) and _is_main(c, component):
-                paths += [(str(m.get("mountPath", "")), str(m.get("name", "")))
-                          for m in c.get("volumeMounts") or [] if isinstance(m, Mapping)]  # fmt: skip
-    return [(p, volumes.get(name, {"name": name})) for p, name in paths]
+                found += [dict(m) for m in c.get("volumeMounts") or [] if isinstance(m, Mapping)]
+    return [(m, volumes.get(str(m.get("name", "")), {"name": str(m.get("name", ""))})) for m in found]
 
 
 EPHEMERAL_VOLUMES = ("emptyDir", "configMap", "secret", "downwardAPI", "projected")
@@ -167,23 +166,53 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
+def in_pod_path(path: str, job_dir: str) -> str:
+    """Where a spec path (relative to the job file) is inside the pods."""
+    return path if path.startswith("/") else f"{job_dir.rstrip('/')}/{path}"
+
+
+def persistent_mount(spec: TFFlinkJobSpec, path: str) -> tuple[Obj, Obj] | None:
+    """The TaskManagers' (volumeMount, volume) holding ``path`` on a volume that outlives their
+    pods (a PersistentVolumeClaim, hostPath, NFS, CSI...), or None."""
+    for mount, volume in mounts(spec, "taskmanager"):
+        mount_path = str(mount.get("mountPath", ""))
+        inside = path == mount_path or path.startswith(mount_path.rstrip("/") + "/")
+        if inside and mount_path and not any(k in volume for k in EPHEMERAL_VOLUMES):
+            return mount, volume
+    return None
+
+
 def checkpoint_problem(spec: TFFlinkJobSpec, job_dir: str) -> str | None:
     """Why ``checkpointDir`` would not survive a full restart, or None.
 
-    A restart replaces every pod, so a checkpoint must live on a volume that outlives them (a
-    PersistentVolumeClaim, hostPath, NFS, CSI...) mounted into the TaskManagers, or in an object
-    store. Without restarts (maxRestarts 0) a pod-local directory is allowed.
+    A restart replaces every pod, so a checkpoint must live on a volume that outlives them
+    mounted into the TaskManagers, or in an object store. Without restarts (maxRestarts 0) a
+    pod-local directory is allowed.
     """
     ckpt = spec.checkpoint_dir
     if not ckpt or is_uri(ckpt) or spec.failover.max_restarts == 0:
         return None
-    path = ckpt if ckpt.startswith("/") else f"{job_dir.rstrip('/')}/{ckpt}"
-    for mount_path, volume in mounts(spec, "taskmanager"):
-        inside = path == mount_path or path.startswith(mount_path.rstrip("/") + "/")
-        if inside and mount_path and not any(k in volume for k in EPHEMERAL_VOLUMES):
-            return None
+    path = in_pod_path(ckpt, job_dir)
+    if persistent_mount(spec, path):
+        return None
     return (
         f"spec.checkpointDir: {path} is inside the TaskManager pod and is lost on every full restart; "
         "mount a PersistentVolumeClaim there (spec.kubernetes.podTemplate or taskManagerPodTemplate), "
         "use an object-store URI (gs://, s3://, hdfs://), or set failover.maxRestarts to 0"
+    )
+
+
+def tensorboard_problem(spec: TFFlinkJobSpec, job_dir: str) -> str | None:
+    """Why the TensorBoard pod could not read ``tensorboard.logDir``, or None: it must be on a
+    volume the TaskManagers mount (the TensorBoard pod mounts it too) or in an object store."""
+    tb = spec.tensorboard
+    if tb is None or is_uri(tb.log_dir):
+        return None
+    path = in_pod_path(tb.log_dir, job_dir)
+    if persistent_mount(spec, path):
+        return None
+    return (
+        f"spec.tensorboard.logDir: {path} is inside the TaskManager pod, where the TensorBoard pod cannot "
+        "read it; mount a PersistentVolumeClaim there (spec.kubernetes.podTemplate or taskManagerPodTemplate) "
+        "or use an object-store URI (gs://, s3://)"
     )
