@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -75,3 +76,16 @@ def median(xs: list[float]) -> float:
 
 def fmt(d: dict[str, Any]) -> str:
     return "  ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items())
+
+
+def run_rate_job(d: Path, job: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """Run ``job`` from ``d`` (its entry.py writes out/rate.json): that report and the job's wall
+    time; exits with the run's last lines if it failed."""
+    (d / "job.yaml").write_text(yaml.safe_dump(job))
+    (d / "out").mkdir()
+    t0 = time.perf_counter()
+    code, lines = run_cli(d / "job.yaml", d / "wd")
+    wall = time.perf_counter() - t0
+    if code != 0:
+        sys.exit(f"{d.name}: tfflink run failed ({code}):\n" + "\n".join(line for _, line in lines[-30:]))
+    return json.loads((d / "out" / "rate.json").read_text()), wall

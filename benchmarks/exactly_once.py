@@ -14,18 +14,15 @@ run without exactly-once, measured in the same process; prints the ratio last.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_cli, stream_job
+from common import run_rate_job, stream_job
 
 ENTRY = """
 import json, os, time
@@ -69,14 +66,7 @@ def rate(work: Path, csv: Path, cols: int, every: int, exactly_once: bool) -> tu
     job = stream_job(f"bench-eo-{int(exactly_once)}", d / "out", {"dataPlane": "jvm", "checkpointRows": every,
                                                                 "sources": [source]})  # fmt: skip
     job["spec"]["properties"] = {"exactly_once": "1" if exactly_once else "0"}
-    (d / "job.yaml").write_text(yaml.safe_dump(job))
-    (d / "out").mkdir()
-    t0 = time.perf_counter()
-    code, lines = run_cli(d / "job.yaml", d / "wd")
-    wall = time.perf_counter() - t0
-    if code != 0:
-        sys.exit(f"{d.name}: tfflink run failed ({code}):\n" + "\n".join(line for _, line in lines[-30:]))
-    r = json.loads((d / "out" / "rate.json").read_text())
+    r, wall = run_rate_job(d, job)
     print(f"{d.name}: {r['rows']} rows in {r['secs']:.2f} s, {r['saves']} saves; job wall {wall:.1f} s", flush=True)
     return r["rows"] / r["secs"], int(r["rows"]), int(r["saves"])
 

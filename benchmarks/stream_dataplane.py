@@ -13,7 +13,6 @@ rows held as one ``[rows, 100]`` tensor, batched the same. Prints the ratios las
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -21,10 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_cli, stream_job
+from common import run_rate_job, stream_job
 
 BATCH = 256
 ENTRY = """
@@ -64,14 +62,7 @@ def flink_rate(work: Path, csv: Path, cols: int, plane: str) -> tuple[float, int
     (d / "entry.py").write_text(ENTRY)
     source = {"name": "rows", "csv": {"paths": [str(csv)]}, "columns": [{"name": f"c{i}"} for i in range(cols)]}
     job = stream_job(f"bench-{plane}", d / "out", {"dataPlane": plane, "sources": [source]})
-    (d / "job.yaml").write_text(yaml.safe_dump(job))
-    (d / "out").mkdir()
-    t0 = time.perf_counter()
-    code, lines = run_cli(d / "job.yaml", d / "wd")
-    wall = time.perf_counter() - t0
-    if code != 0:
-        sys.exit(f"{plane}: tfflink run failed ({code}):\n" + "\n".join(line for _, line in lines[-30:]))
-    r = json.loads((d / "out" / "rate.json").read_text())
+    r, wall = run_rate_job(d, job)
     print(f"{plane}: {r['rows']} rows read in {r['secs']:.2f} s by the worker; job wall {wall:.1f} s", flush=True)
     return r["rows"] / r["secs"], int(r["rows"])
 
