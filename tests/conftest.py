@@ -1,12 +1,22 @@
-"""Shared fixtures: job files written into temporary directories."""
+"""Shared fixtures: job files written into temporary directories; what a test registered with
+``close_after_test`` closed after it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.helpers import close_registered
+
+
+@pytest.fixture(autouse=True)
+def _close_registered() -> Iterator[None]:
+    yield
+    close_registered()
 
 
 @pytest.fixture

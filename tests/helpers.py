@@ -7,7 +7,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 TFFLINK = [sys.executable, "-m", "tfflink"]
@@ -80,3 +80,23 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     """Status and body of a plain GET, the connection closed again (a test must not leak it)."""
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return int(r.status), bytes(r.read())
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+_TO_CLOSE: list[_Closable] = []
+
+
+def close_after_test(thing: C) -> C:
+    """``thing`` is closed once the current test ends (tests/conftest.py): an open socket or
+    server left to the garbage collector is a ResourceWarning, and warnings are errors."""
+    _TO_CLOSE.append(thing)
+    return thing
+
+
+def close_registered() -> None:
+    while _TO_CLOSE:
+        _TO_CLOSE.pop().close()

@@ -5,31 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import close_after_test
 from tfflink.runtime.bridge import QUEUE_BATCHES, BridgeClient, BridgeServer, column_batches
 
 pytestmark = pytest.mark.timeout(60)
-_servers: list[BridgeServer] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_servers() -> Iterator[None]:
-    """Every server a test made is closed after it (an open listener is a leaked socket)."""
-    yield
-    while _servers:
-        _servers.pop().close()
 
 
 def serve(tmp_path: Path, alive: threading.Event | None = None, batch: int = 16) -> BridgeServer:
     ev = alive or threading.Event()
     if alive is None:
         ev.set()
-    _servers.append(BridgeServer(str(tmp_path / "b.sock"), alive=ev.is_set, batch_rows=batch))
-    return _servers[-1]
+    return close_after_test(BridgeServer(str(tmp_path / "b.sock"), alive=ev.is_set, batch_rows=batch))
 
 
 def consumer(path: str, fn) -> threading.Thread:  # type: ignore[no-untyped-def]
@@ -148,8 +138,7 @@ def test_a_restarted_reader_reconnects_and_a_dead_node_unblocks_the_writer(tmp_p
     assert seen and seen[-1] == 999, "the restarted reader gets the rest and the end"
 
     # A node agent that is gone (no restart coming) must not leave the operator blocked.
-    server2 = BridgeServer(str(tmp_path / "c.sock"), alive=lambda: False, batch_rows=10)
-    _servers.append(server2)
+    server2 = close_after_test(BridgeServer(str(tmp_path / "c.sock"), alive=lambda: False, batch_rows=10))
     t0 = time.monotonic()
     for i in range(100):
         server2.put((i,))

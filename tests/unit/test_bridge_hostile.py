@@ -13,11 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import close_after_test
 from tfflink.runtime import bridge
 from tfflink.runtime.bridge import (
     HEADER,
@@ -38,20 +38,8 @@ pytestmark = pytest.mark.timeout(60)
 BIG = 9007199254740993  # 2**53 + 1: not a float64
 
 
-_servers: list[BridgeServer] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_servers() -> Iterator[None]:
-    """Every server a test made is closed after it (an open listener is a leaked socket)."""
-    yield
-    while _servers:
-        _servers.pop().close()
-
-
 def server_in(path: Path, alive: bool = True) -> BridgeServer:
-    _servers.append(BridgeServer(str(path), alive=lambda: alive, batch_rows=4))
-    return _servers[-1]
+    return close_after_test(BridgeServer(str(path), alive=lambda: alive, batch_rows=4))
 
 
 def raw_client(path: str) -> socket.socket:

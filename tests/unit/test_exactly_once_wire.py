@@ -7,12 +7,9 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import REPO
+from tests.helpers import REPO, close_after_test
 from tfflink.runtime.bridge import BridgeClient, _FrameReader, column_batches
 
 ROWS = bytes.fromhex((REPO / "tests" / "data" / "typed_frame.hex").read_text().strip())  # 3 rows
@@ -27,17 +24,6 @@ def i64(kind: bytes, value: int) -> bytes:
     return frame(kind, struct.pack("<q", value))
 
 
-_open: list[socket.socket] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_sockets() -> Iterator[None]:
-    """Both ends are closed after each test (an open socket is a leak, and warnings are errors)."""
-    yield
-    while _open:
-        _open.pop().close()
-
-
 def connected(tmp: Path, hello: bool) -> tuple[BridgeClient, socket.socket]:
     path = str(tmp / "worker-0.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -49,7 +35,8 @@ def connected(tmp: Path, hello: bool) -> tuple[BridgeClient, socket.socket]:
     conn, _ = srv.accept()
     t.join()
     srv.close()
-    _open.extend([box[0].sock, conn])
+    close_after_test(box[0].sock)
+    close_after_test(conn)
     return box[0], conn
 
 
