@@ -74,14 +74,7 @@ class FeederReplayTest {
             }
             long barrier = 0;
             TestNode decoder = new TestNode(true);
-            while (true) {
-                Frames.Frame f = Frames.read(ch);
-                if (f == null) {
-                    throw new IOException("EOF before E");
-                }
-                if (f.kind() == Frames.END) {
-                    break;
-                }
+            for (Frames.Frame f = TestNode.untilEnd(ch); f != null; f = TestNode.untilEnd(ch)) {
                 if (f.kind() == Frames.CHECKPOINT) {
                     barrier = Frames.longOf(f);
                     continue;

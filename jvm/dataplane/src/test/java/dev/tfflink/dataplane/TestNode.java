@@ -57,14 +57,7 @@ final class TestNode {
     /** Reads R frames until E; then sends {@code results} as one O frame, then D, and waits for EOF. */
     void serve(SocketChannel ch, String results) throws IOException {
         hello(ch, false);
-        while (true) {
-            Frames.Frame f = Frames.read(ch);
-            if (f == null) {
-                throw new IOException("EOF before E");
-            }
-            if (f.kind() == Frames.END) {
-                break;
-            }
+        for (Frames.Frame f = untilEnd(ch); f != null; f = untilEnd(ch)) {
             if (f.kind() == Frames.CHECKPOINT) {
                 continue;
             }
@@ -87,6 +80,15 @@ final class TestNode {
     static void clusterStopped(Path socket) throws IOException {
         Path marker = socket.resolveSibling(socket.getFileName().toString().replace(".sock", ".stopped"));
         Files.write(marker, new byte[0]);
+    }
+
+    /** The next frame, or null at E (the end of input); an EOF before E is an error. */
+    static Frames.Frame untilEnd(SocketChannel ch) throws IOException {
+        Frames.Frame f = Frames.read(ch);
+        if (f == null) {
+            throw new IOException("EOF before E");
+        }
+        return f.kind() == Frames.END ? null : f;
     }
 
     static void write(SocketChannel ch, ByteBuffer b) throws IOException {
