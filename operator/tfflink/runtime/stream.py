@@ -187,15 +187,16 @@ class CsvChunkReader(FlatMapFunction):
         reader = csv.reader(lines, delimiter=self.delim)
         while True:
             try:
-                try:
-                    values = next(reader)
-                except csv.Error as e:  # e.g. a field over csv.field_size_limit(): a bad row, not a crash
-                    raise MalformedRow(f"{path}:{first + reader.line_num - 1}: {e}") from None
-                except StopIteration:
-                    return
-                lineno = first + reader.line_num - 1
-                if (lineno == 1 and self.header) or not values:
-                    continue
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # e.g. a field over csv.field_size_limit(): a bad row, not a crash
+                self.policy.handle(MalformedRow(f"{path}:{first + reader.line_num - 1}: {e}"))
+                continue
+            lineno = first + reader.line_num - 1
+            if (lineno == 1 and self.header) or not values:
+                continue
+            try:
                 yield coerce(values, self.columns, f"{path}:{lineno}")
             except MalformedRow as e:
                 self.policy.handle(e)
