@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BATCH = 256
 
 
-def consume(path: str, cols: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def consume(path: str, cols: int, out: mp.Queue) -> None:
     from tfflink.runtime.context import TFContext
 
     ctx = TFContext({"data_channel": path, "columns": [[f"c{i}", "float32"] for i in range(cols)], "properties": {}})
@@ -45,7 +45,7 @@ def bridge_rate(rows: int, cols: int) -> float:
     data = [tuple(r) for r in np.random.default_rng(0).normal(size=(rows, cols)).astype(np.float32).tolist()]
     path = os.path.join(tempfile.mkdtemp(), "b.sock")
     server = BridgeServer(path, alive=lambda: True)
-    q: mp.Queue = mp.get_context("spawn").Queue()  # type: ignore[type-arg]
+    q: mp.Queue = mp.get_context("spawn").Queue()
     p = mp.get_context("spawn").Process(target=consume, args=(path, cols, q))
     p.start()
     for r in data:
@@ -79,7 +79,7 @@ def inference_rates(rows: int, features: int = 10) -> tuple[float, float]:
             self.w = tf.Variable(np.ones((features, 1), np.float32))
 
         @tf.function(input_signature=[tf.TensorSpec([None, features], tf.float32, name="x")])
-        def serve(self, x):  # type: ignore[no-untyped-def]
+        def serve(self, x):
             return {"prediction": tf.squeeze(tf.matmul(x, self.w), axis=1)}
 
     m = Linear()

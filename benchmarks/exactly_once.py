@@ -63,8 +63,9 @@ def rate(work: Path, csv: Path, cols: int, every: int, exactly_once: bool) -> tu
     d.mkdir()
     (d / "entry.py").write_text(ENTRY)
     source = {"name": "rows", "csv": {"paths": [str(csv)]}, "columns": [{"name": f"c{i}"} for i in range(cols)]}
-    job = stream_job(f"bench-eo-{int(exactly_once)}", d / "out", {"dataPlane": "jvm", "checkpointRows": every,
-                                                                "sources": [source]})  # fmt: skip
+    job = stream_job(
+        f"bench-eo-{int(exactly_once)}", d / "out", {"dataPlane": "jvm", "checkpointRows": every, "sources": [source]}
+    )
     job["spec"]["properties"] = {"exactly_once": "1" if exactly_once else "0"}
     r, wall = run_rate_job(d, job)
     print(f"{d.name}: {r['rows']} rows in {r['secs']:.2f} s, {r['saves']} saves; job wall {wall:.1f} s", flush=True)

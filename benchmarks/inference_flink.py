@@ -37,7 +37,7 @@ def make_model(path: Path) -> None:
             self.w = tf.Variable(np.linspace(-1, 1, FEATURES, dtype=np.float32).reshape(FEATURES, 1))
 
         @tf.function(input_signature=[tf.TensorSpec([None, FEATURES], tf.float32, name="x")])
-        def serve(self, x):  # type: ignore[no-untyped-def]
+        def serve(self, x):
             return {"prediction": tf.squeeze(tf.matmul(x, self.w), axis=1)}
 
     m = Linear()

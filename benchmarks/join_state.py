@@ -111,8 +111,11 @@ def run(tmp: Path, n: int) -> dict[str, float]:
     rows = json.loads((d / "out" / "rows.json").read_text())["rows"]
     assert rows == n, (rows, n)
     mib = {k: v / 2**20 for k, v in peak.items()}
-    print(f"join {n} x {n}: {rows} joined rows, {wall:.0f} s; peak RSS python {mib['python']:.0f} MiB, "
-          f"JVMs {mib['java']:.0f} MiB", flush=True)  # fmt: skip
+    print(
+        f"join {n} x {n}: {rows} joined rows, {wall:.0f} s; peak RSS python {mib['python']:.0f} MiB, "
+        f"JVMs {mib['java']:.0f} MiB",
+        flush=True,
+    )
     return mib
 
 
@@ -124,8 +127,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tfflink-join-") as tmp:
         small = run(Path(tmp), a.small)
         large = run(Path(tmp), a.large)
-    print(f"rows x{a.large / a.small:.0f}: python peak RSS ratio {large['python'] / small['python']:.2f}, "
-          f"JVM peak RSS ratio {large['java'] / small['java']:.2f}")  # fmt: skip
+    print(
+        f"rows x{a.large / a.small:.0f}: python peak RSS ratio {large['python'] / small['python']:.2f}, "
+        f"JVM peak RSS ratio {large['java'] / small['java']:.2f}"
+    )
 
 
 if __name__ == "__main__":

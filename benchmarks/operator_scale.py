@@ -36,10 +36,13 @@ from emu_standins import StandIns  # noqa: E402
 from tfflink.backends.kubernetes import names as n  # noqa: E402
 
 PER_JOB = {  # objects the operator creates per job (the submitter comes later)
-    "v1/configmaps": 2, "v1/serviceaccounts": 1, "v1/services": 1,
-    "rbac.authorization.k8s.io/v1/roles": 1, "rbac.authorization.k8s.io/v1/rolebindings": 1,
+    "v1/configmaps": 2,
+    "v1/serviceaccounts": 1,
+    "v1/services": 1,
+    "rbac.authorization.k8s.io/v1/roles": 1,
+    "rbac.authorization.k8s.io/v1/rolebindings": 1,
     "apps/v1/deployments": 2,
-}  # fmt: skip
+}
 
 
 def _job(name: str) -> dict[str, Any]:
@@ -63,8 +66,9 @@ def _progress(s: StandIns, namespaces: list[str]) -> tuple[int, int]:
             if job and rkey in PER_JOB:
                 c = per.setdefault((ns, job), {})
                 c[rkey] = c.get(rkey, 0) + 1
-        ready = sum(1 for (_, ns, name), o in jobs
-                    if (o.get("status") or {}).get("phase") and per.get((ns, name)) == PER_JOB)  # fmt: skip
+        ready = sum(
+            1 for (_, ns, name), o in jobs if (o.get("status") or {}).get("phase") and per.get((ns, name)) == PER_JOB
+        )
         running = sum(1 for _, o in jobs if (o.get("status") or {}).get("phase") == "Running")
         return ready, running
 
@@ -83,9 +87,14 @@ def run(s: StandIns, api: kubernetes.client.ApiClient, n_jobs: int, tag: str, ti
     custom = kubernetes.client.CustomObjectsApi(api)
     start = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: custom.create_namespaced_custom_object(
-            "tfflink.dev", "v1alpha1", namespaces[i % len(namespaces)], "tfflinkjobs", _job(f"job-{i}")),
-            range(n_jobs)))  # fmt: skip
+        list(
+            pool.map(
+                lambda i: custom.create_namespaced_custom_object(
+                    "tfflink.dev", "v1alpha1", namespaces[i % len(namespaces)], "tfflinkjobs", _job(f"job-{i}")
+                ),
+                range(n_jobs),
+            )
+        )
     created = time.monotonic() - start
     t_objects = t_running = float("nan")
     while time.monotonic() - start < timeout:

@@ -126,8 +126,9 @@ def map_func(context):
                 i = rng.integers(0, len(xs) - batch)
                 _, g, batch_loss = sess.run([train, step, loss], {x: xs[i : i + batch], y: ys[i : i + batch]})
                 if g % 10 == 0:  # the AM shows the step and steps/s (tfflink run, kubectl get tfj)
-                    context.report(g, checkpoint_step=last_checkpoint_step(ckpt_dir) if chief else None,
-                                   loss=float(batch_loss))  # fmt: skip
+                    context.report(
+                        g, checkpoint_step=last_checkpoint_step(ckpt_dir) if chief else None, loss=float(batch_loss)
+                    )
                 if g % 50 == 0:
                     print(f"step {g} time {time.time():.3f}", flush=True)
                 if delay:

@@ -81,11 +81,13 @@ class Proc:
 
 def kubeconfig(path: Path, server: str, token: str, namespace: str = "default") -> Path:
     doc = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "e2e",
         "clusters": [{"name": "e2e", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
         "users": [{"name": "u", "user": {"token": token}}],
         "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "u", "namespace": namespace}}],
-    }  # fmt: skip
+    }
     path.write_text(json.dumps(doc))
     return path
 
@@ -127,11 +129,18 @@ class ControlPlane:
         client, peer = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{client}"
         etcd = self._start(
-            "etcd", f"--data-dir={d / 'etcd'}", "--name=e2e", f"--listen-client-urls={etcd_url}",
-            f"--advertise-client-urls={etcd_url}", f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}", f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=1073741824",
-        )  # fmt: skip
+            "etcd",
+            f"--data-dir={d / 'etcd'}",
+            "--name=e2e",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+            "--quota-backend-bytes=1073741824",
+        )
         self._wait("etcd health", lambda: http_get(etcd_url + "/health")[0] == 200, etcd)
         # credentials: one RSA key signs and verifies service-account tokens; a static admin token
         key = d / "sa.key"
@@ -140,34 +149,60 @@ class ControlPlane:
         tokens.write_text(f'{ADMIN_TOKEN},e2e-admin,e2e-admin,"system:masters"\n')
         certs = d / "certs"
         api = self._start(
-            "kube-apiserver", f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
-            f"--secure-port={self.api_port}", f"--advertise-address={host_ip()}", f"--cert-dir={certs}",
+            "kube-apiserver",
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.api_port}",
+            f"--advertise-address={host_ip()}",
+            f"--cert-dir={certs}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={key}", f"--service-account-signing-key-file={key}",
-            "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC", f"--token-auth-file={tokens}",
-            "--allow-privileged=true", "--endpoint-reconciler-type=none", "--profiling=false",
-            "--enable-priority-and-fairness=false", "--watch-cache=true", "--v=1",
-        )  # fmt: skip
+            f"--service-account-key-file={key}",
+            f"--service-account-signing-key-file={key}",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--authorization-mode=RBAC",
+            f"--token-auth-file={tokens}",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            "--enable-priority-and-fairness=false",
+            "--watch-cache=true",
+            "--v=1",
+        )
         self._wait("kube-apiserver /readyz", lambda: self.get("/readyz")[0] == 200, api, timeout=120)
         kubeconfig(self.kubeconfig, self.server, ADMIN_TOKEN)
         kc = f"--kubeconfig={self.kubeconfig}"
         self._start(
-            "kube-controller-manager", kc, "--leader-elect=false", f"--service-account-private-key-file={key}",
-            f"--root-ca-file={certs / 'apiserver.crt'}", "--use-service-account-credentials=false",
-            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--concurrent-gc-syncs=5",
+            "kube-controller-manager",
+            kc,
+            "--leader-elect=false",
+            f"--service-account-private-key-file={key}",
+            f"--root-ca-file={certs / 'apiserver.crt'}",
+            "--use-service-account-credentials=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--concurrent-gc-syncs=5",
             "--controllers=*,-nodeipam,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle",
             "--v=1",
-        )  # fmt: skip
-        self._start("kube-scheduler", kc, "--leader-elect=false", "--bind-address=127.0.0.1",
-                    f"--secure-port={free_port()}", "--v=1")  # fmt: skip
+        )
+        self._start(
+            "kube-scheduler",
+            kc,
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--v=1",
+        )
         self.kubectl("apply", "-f", "-", stdin=json.dumps(node_manifest(NODE)))
         # The node's heartbeat is its Lease in kube-node-lease: without one, kwok leaves the Ready
         # condition's heartbeat alone, the node controller marks the node NotReady after its
         # grace period (~50 s) and every pod on it unready, and kwok never makes them Ready again.
         kwok = self._start("kwok", kc, "--manage-all-nodes=true", "--node-lease-duration-seconds=40", "--v=INFO")
         self._wait("the kwok node Ready", lambda: self.node_ready(NODE), kwok, timeout=60)
-        self._wait("the default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).strip() != "",
-                   self.procs[2])  # fmt: skip
+        self._wait(
+            "the default ServiceAccount",
+            lambda: self.kubectl("get", "sa", "default", check=False).strip() != "",
+            self.procs[2],
+        )
         return self
 
     def node_ready(self, name: str) -> bool:
@@ -198,12 +233,21 @@ def node_manifest(name: str) -> dict[str, Any]:
     """The fake Node kwok keeps Ready (its documented node shape)."""
     capacity = {"cpu": "64", "memory": "256Gi", "pods": "250"}
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": name,
             "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                       "type": "kwok"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
         },
-        "status": {"allocatable": capacity, "capacity": capacity, "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"}},
-    }  # fmt: skip
+        "status": {
+            "allocatable": capacity,
+            "capacity": capacity,
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"},
+        },
+    }

@@ -21,19 +21,30 @@ CHART = ROOT / "charts" / "tfflink-operator"
 NON_DEFAULT = {
     "image": {"repository": "registry.example/tfflink/operator", "tag": "9.9.9", "pullPolicy": "Always"},
     "watchNamespaces": ["team-a", "team-b"],
-    "operator": {"logLevel": "debug", "logFormat": "plain", "pollSeconds": 2,
-                 "flinkUrlTemplate": "http://{service}.{namespace}.svc.cluster.local:{port}"},
+    "operator": {
+        "logLevel": "debug",
+        "logFormat": "plain",
+        "pollSeconds": 2,
+        "flinkUrlTemplate": "http://{service}.{namespace}.svc.cluster.local:{port}",
+    },
     "metrics": {"enabled": True, "port": 9100, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
     "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
-    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}
+                ]
+            }
+        }
+    },
     "serviceAccount": {"name": "tfflink-ops", "annotations": {"owner": "ops"}},
     "podAnnotations": {"a": "b"},
     "replicas": 2,
     "leaderElection": {"leaseDuration": 20, "renewDeadline": 12, "retryPeriod": 3},
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +99,14 @@ def test_uninstall_hook_stops_the_operator_first_with_just_enough_rights(helm: P
     assert e.value.code == 0
     (role,) = by_kind(docs, "Role", hooks=True)
     assert role["rules"] == [
-        {"apiGroups": ["apps"], "resources": ["deployments/scale"], "resourceNames": [dep["metadata"]["name"]],
-         "verbs": ["patch"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments/scale"],
+            "resourceNames": [dep["metadata"]["name"]],
+            "verbs": ["patch"],
+        },
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
-    ]  # fmt: skip
+    ]
 
 
 def test_chart_crds_match_generated_crds() -> None:
@@ -141,8 +156,18 @@ def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: di
 def test_template_default(helm: Path, tmp_path: Path) -> None:
     docs = render(helm, tmp_path)
     kinds = sorted(d["kind"] for d in docs if not _annotations(d).get("helm.sh/hook"))
-    assert kinds == sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                            "Role", "RoleBinding", "Deployment", "Service"])  # fmt: skip
+    assert kinds == sorted(
+        [
+            "CustomResourceDefinition",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Deployment",
+            "Service",
+        ]
+    )
     (dep,) = by_kind(docs, "Deployment")
     spec = dep["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
@@ -245,9 +270,13 @@ def test_leader_election_rbac_is_one_lease_in_the_release_namespace(helm: Path, 
         assert role["metadata"]["namespace"] == "tfflink-system"
         assert role["rules"] == [
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["tfflink-tfflink-operator"],
-             "verbs": ["get", "update"]},
-        ]  # fmt: skip
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": ["tfflink-tfflink-operator"],
+                "verbs": ["get", "update"],
+            },
+        ]
         (binding,) = [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
         assert binding["subjects"][0]["name"] == "tfflink-tfflink-operator"
         (dep,) = by_kind(docs, "Deployment")
@@ -266,11 +295,18 @@ def test_rbac_covers_the_objects_the_operator_creates(helm: Path, tmp_path: Path
     doc["spec"]["tensorboard"] = {"logDir": "gs://bucket/logs"}
     ref = manifests.JobRef(name="linear", namespace="default", uid="u", job=parse_job(doc))
     rules = _rules(render(helm, tmp_path))
-    plural = {"ConfigMap": ("", "configmaps"), "Secret": ("", "secrets"), "ServiceAccount": ("", "serviceaccounts"), "Service": ("", "services"),
-              "Role": ("rbac.authorization.k8s.io", "roles"), "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
-              "Deployment": ("apps", "deployments"), "Job": ("batch", "jobs"),
-              "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
-              "Ingress": ("networking.k8s.io", "ingresses")}  # fmt: skip
+    plural = {
+        "ConfigMap": ("", "configmaps"),
+        "Secret": ("", "secrets"),
+        "ServiceAccount": ("", "serviceaccounts"),
+        "Service": ("", "services"),
+        "Role": ("rbac.authorization.k8s.io", "roles"),
+        "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
+        "Deployment": ("apps", "deployments"),
+        "Job": ("batch", "jobs"),
+        "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+        "Ingress": ("networking.k8s.io", "ingresses"),
+    }
     objs = manifests.job_objects(ref) + manifests.cluster_objects(ref, 0) + [manifests.submitter_job(ref, 0)]
     objs.append(manifests.token_secret(ref, 0, "t" * 32))
     for o in objs:

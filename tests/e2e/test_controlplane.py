@@ -94,14 +94,23 @@ class Cluster:
         self.flink.forget(NS, svc)
 
         def pods_running() -> bool:
-            pods = [p for p in self.owned(job) if p["metadata"]["labels"].get(n.ATTEMPT) == str(attempt)
-                    and p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER]  # fmt: skip
+            pods = [
+                p
+                for p in self.owned(job)
+                if p["metadata"]["labels"].get(n.ATTEMPT) == str(attempt)
+                and p["metadata"]["labels"].get(n.COMPONENT) != n.SUBMITTER
+            ]
             return len(pods) >= 2 and all(p["status"].get("phase") == "Running" for p in pods)
 
         wait_for(pods_running, f"{job} attempt {attempt} pods Running (kwok)", timeout)
-        wait_for(lambda: any(j["metadata"]["name"] == n.submitter(job, attempt) and j.get("status", {}).get("succeeded")
-                             for j in self.owned(job, kinds="jobs")),
-                 f"submitter {n.submitter(job, attempt)} succeeded (kwok + job controller)", timeout)  # fmt: skip
+        wait_for(
+            lambda: any(
+                j["metadata"]["name"] == n.submitter(job, attempt) and j.get("status", {}).get("succeeded")
+                for j in self.owned(job, kinds="jobs")
+            ),
+            f"submitter {n.submitter(job, attempt)} succeeded (kwok + job controller)",
+            timeout,
+        )
         self.flink.submit(NS, svc, "RUNNING")
         return self.wait_phase(job, "Running", timeout)
 
@@ -133,10 +142,26 @@ def helm_install(cluster: ControlPlane) -> str:
     cluster.kubectl("create", "namespace", NS)
     helm = require("helm")["helm"]
     r = subprocess.run(
-        [str(helm), "--kubeconfig", str(cluster.kubeconfig), "install", RELEASE, str(CHART),
-         "--namespace", OP_NS, "--create-namespace", "--set", f"watchNamespaces={{{NS}}}", "--wait", "--timeout", "120s"],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        [
+            str(helm),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "install",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            OP_NS,
+            "--create-namespace",
+            "--set",
+            f"watchNamespaces={{{NS}}}",
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 
@@ -156,11 +181,26 @@ class Operators:
 
     def start(self, identity: str) -> Proc:
         health = free_port()
-        cmd = [sys.executable, "-m", "tfflink.operator", "--namespace", NS, f"--liveness=http://127.0.0.1:{health}/healthz",
-               f"--metrics-port={free_port()}", f"--flink-url-template={self.flink.url_template}", "--poll-seconds=1",
-               "--log-format=plain", "--verbose", "--leader-elect", f"--leader-elect-resource-namespace={OP_NS}",
-               f"--leader-elect-resource-name={LEASE}", f"--leader-elect-identity={identity}",
-               "--leader-elect-lease-duration=8", "--leader-elect-renew-deadline=6", "--leader-elect-retry-period=1"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "tfflink.operator",
+            "--namespace",
+            NS,
+            f"--liveness=http://127.0.0.1:{health}/healthz",
+            f"--metrics-port={free_port()}",
+            f"--flink-url-template={self.flink.url_template}",
+            "--poll-seconds=1",
+            "--log-format=plain",
+            "--verbose",
+            "--leader-elect",
+            f"--leader-elect-resource-namespace={OP_NS}",
+            f"--leader-elect-resource-name={LEASE}",
+            f"--leader-elect-identity={identity}",
+            "--leader-elect-lease-duration=8",
+            "--leader-elect-renew-deadline=6",
+            "--leader-elect-retry-period=1",
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env["KUBECONFIG"] = str(self.kubeconfig)
         op = self.procs[identity] = Proc(f"operator-{identity}", cmd, self.cp.dir / f"operator-{identity}.log", env=env)
@@ -238,7 +278,7 @@ def test_apply_example_job_deploys_and_runs(k: Cluster) -> None:
     assert st["attempt"] == 1
     st = k.bring_up("linear", 1)
     assert st["restartCount"] == 0 and st.get("flinkJobId")
-    uid = k.job("linear")["metadata"]["uid"]  # type: ignore[index]
+    uid = k.job("linear")["metadata"]["uid"]
     for kind in ("deployments", "configmaps", "services", "jobs", "secrets"):
         for obj in k.owned("linear", kinds=kind):
             assert [r["uid"] for r in obj["metadata"].get("ownerReferences", [])] == [uid], obj["metadata"]["name"]
@@ -269,8 +309,17 @@ def test_pod_failure_restarts_the_whole_cluster_once(k: Cluster, how: str) -> No
     if how == "delete-taskmanager-pod":
         k.kubectl("-n", NS, "delete", "pod", victim, "--wait=false")
     else:
-        k.kubectl("-n", NS, "patch", "pod", victim, "--subresource=status", "--type=merge",
-                  "-p", json.dumps({"status": {"phase": "Failed", "reason": "Error", "message": "e2e: injected"}}))  # fmt: skip
+        k.kubectl(
+            "-n",
+            NS,
+            "patch",
+            "pod",
+            victim,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": {"phase": "Failed", "reason": "Error", "message": "e2e: injected"}}),
+        )
     wait_for(lambda: k.status(name).get("restartCount") == 1, f"{name} restartCount 1")
     st = k.bring_up(name, 2)
     assert st["restartCount"] == 1 and st["attempt"] == 2
@@ -288,25 +337,33 @@ def test_tensorboard_is_the_jobs_kept_across_a_full_restart_and_collected_with_i
     first session cluster; a full restart keeps them (the same objects), and they do not hold
     the next attempt back; deleting the job collects them."""
     name = "tb"
-    k.apply_example(name, tensorboard={"logDir": "s3://tfflink-e2e/tb/logs"},
-                    failover={"maxRestarts": 3, "backoff": {"initialSeconds": 0, "maxSeconds": 1}})  # fmt: skip
+    k.apply_example(
+        name,
+        tensorboard={"logDir": "s3://tfflink-e2e/tb/logs"},
+        failover={"maxRestarts": 3, "backoff": {"initialSeconds": 0, "maxSeconds": 1}},
+    )
     st = k.bring_up(name, 1)
     assert st["tensorboardUrl"] == f"http://{n.tensorboard(name)}.{NS}.svc:{n.TENSORBOARD_PORT}", st
-    uid = k.job(name)["metadata"]["uid"]  # type: ignore[index]
+    uid = k.job(name)["metadata"]["uid"]
     tb = {o["kind"]: o for o in k.owned(name, n.TENSORBOARD, kinds="deployments,services,networkpolicies")}
     assert sorted(tb) == ["Deployment", "NetworkPolicy", "Service"], sorted(tb)
     for o in tb.values():
         assert [r["uid"] for r in o["metadata"]["ownerReferences"]] == [uid], o["metadata"]
-    wait_for(lambda: [p for p in k.owned(name, n.TENSORBOARD) if p["status"].get("phase") == "Running"],
-             "the TensorBoard pod Running (kwok)")  # fmt: skip
+    wait_for(
+        lambda: [p for p in k.owned(name, n.TENSORBOARD) if p["status"].get("phase") == "Running"],
+        "the TensorBoard pod Running (kwok)",
+    )
     k.kubectl("-n", NS, "delete", "pod", k.owned(name, n.TASKMANAGER)[0]["metadata"]["name"], "--wait=false")
     wait_for(lambda: k.status(name).get("restartCount") == 1, f"{name} restartCount 1")
     k.bring_up(name, 2)
     (dep,) = k.owned(name, n.TENSORBOARD, kinds="deployments")
     assert dep["metadata"]["uid"] == tb["Deployment"]["metadata"]["uid"], "the restart kept the TensorBoard"
     k.kubectl("-n", NS, "delete", "tfflinkjob", name, "--wait=true", "--timeout=60s")
-    wait_for(lambda: not k.owned(name, n.TENSORBOARD, kinds="deployments,services,networkpolicies,pods"),
-             "the TensorBoard collected with its job", 90)  # fmt: skip
+    wait_for(
+        lambda: not k.owned(name, n.TENSORBOARD, kinds="deployments,services,networkpolicies,pods"),
+        "the TensorBoard collected with its job",
+        90,
+    )
 
 
 def test_delete_collects_every_owned_object(k: Cluster) -> None:
@@ -314,19 +371,29 @@ def test_delete_collects_every_owned_object(k: Cluster) -> None:
     k.bring_up("gc", 1)
     assert k.owned("gc", kinds=OWNED_KINDS)
     k.kubectl("-n", NS, "delete", "tfflinkjob", "gc", "--wait=true", "--timeout=60s")
-    left = wait_for(lambda: not k.owned("gc", kinds=OWNED_KINDS) or None,
-                    lambda: f"garbage collection; left: {[o['kind'] + '/' + o['metadata']['name'] for o in k.owned('gc', kinds=OWNED_KINDS)]}",
-                    timeout=90)  # fmt: skip
+    left = wait_for(
+        lambda: not k.owned("gc", kinds=OWNED_KINDS) or None,
+        lambda: (
+            f"garbage collection; left: {[o['kind'] + '/' + o['metadata']['name'] for o in k.owned('gc', kinds=OWNED_KINDS)]}"
+        ),
+        timeout=90,
+    )
     assert left is True
     assert k.job("gc") is None
 
 
 INVALID = {
-    "zero-workers": ({"roles": {"worker": {"replicas": 0}}}, "spec.roles.worker.replicas: Invalid value: 0: spec.roles.worker.replicas in body should be greater than or equal to 1"),
-    "file-and-module": ({"entry": {"file": "train.py", "module": "x.y", "function": "f"}}, "set exactly one of 'file' or 'module'"),
+    "zero-workers": (
+        {"roles": {"worker": {"replicas": 0}}},
+        "spec.roles.worker.replicas: Invalid value: 0: spec.roles.worker.replicas in body should be greater than or equal to 1",
+    ),
+    "file-and-module": (
+        {"entry": {"file": "train.py", "module": "x.y", "function": "f"}},
+        "set exactly one of 'file' or 'module'",
+    ),
     "unknown-field": ({"replicas": 3}, 'unknown field "spec.replicas"'),
     "bad-mode": ({"mode": "sideways"}, 'spec.mode: Unsupported value: "sideways"'),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(INVALID))
@@ -358,8 +425,17 @@ def test_progress_in_status_survives_the_schema_and_shows_in_kubectl_get(
     doc["spec"]["checkpointDir"] = "s3://tfflink-e2e/ps"
     cluster.kubectl("-n", "printer", "apply", "-f", "-", stdin=yaml.safe_dump(doc))
     progress = {"step": 1200, "stepsPerSecond": 35.5, "checkpointStep": 1100}
-    cluster.kubectl("-n", "printer", "patch", "tfj", "ps-strategy", "--subresource=status", "--type=merge",
-                    "-p", json.dumps({"status": {"phase": "Running", "progress": progress}}))  # fmt: skip
+    cluster.kubectl(
+        "-n",
+        "printer",
+        "patch",
+        "tfj",
+        "ps-strategy",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"phase": "Running", "progress": progress}}),
+    )
     stored = json.loads(cluster.kubectl("-n", "printer", "get", "tfj", "ps-strategy", "-o", "json"))
     assert stored["status"]["progress"] == progress
     assert stored["spec"]["roles"]["chief"] == {"replicas": 1, "resources": {"cpu": 0.1, "memory": "1g"}}
@@ -376,8 +452,12 @@ def _writers(k: Cluster, kinds: str, job: str) -> dict[str, set[str]]:
     else:
         out = k.kubectl("-n", NS, "get", kinds, "-l", f"{n.JOB}={job}", "-o", "json", "--show-managed-fields")
         items = json.loads(out)["items"]
-    return {o["metadata"]["name"]: {m["manager"] for m in o["metadata"].get("managedFields", [])
-                                    if m["manager"].startswith("tfflink-operator")} for o in items}  # fmt: skip
+    return {
+        o["metadata"]["name"]: {
+            m["manager"] for m in o["metadata"].get("managedFields", []) if m["manager"].startswith("tfflink-operator")
+        }
+        for o in items
+    }
 
 
 def test_two_replicas_one_acts_and_the_other_takes_over(k: Cluster) -> None:
@@ -423,8 +503,16 @@ def test_a_leader_whose_lease_is_taken_stops_at_once(k: Cluster) -> None:
     op = ops.start("op-d")
     wait_for(lambda: ops.lease().get("holderIdentity") == "op-d", "op-d holds the Lease")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    k.kubectl("-n", OP_NS, "patch", "lease", LEASE, "--type=merge",
-              "-p", json.dumps({"spec": {"holderIdentity": "intruder", "renewTime": now}}))  # fmt: skip
+    k.kubectl(
+        "-n",
+        OP_NS,
+        "patch",
+        "lease",
+        LEASE,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"holderIdentity": "intruder", "renewTime": now}}),
+    )
     wait_for(lambda: not op.alive(), "op-d exits", 30)
     assert op.p.returncode == 3, op.tail()
     assert "lost the Lease" in op.log.read_text()

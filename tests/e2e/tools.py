@@ -18,8 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("TFFLINK_TOOLS_DIR", ROOT / ".tools"))
 BIN = TOOLS_DIR / "bin"
 BUILD = ROOT / "hack" / "build-tools.sh"
-TARGET = {"helm": "helm", "hadolint": "hadolint", "kwok": "kwok", "etcd": "etcd",
-          "kube-apiserver": "k8s", "kube-controller-manager": "k8s", "kube-scheduler": "k8s"}  # fmt: skip
+TARGET = {
+    "helm": "helm",
+    "hadolint": "hadolint",
+    "kwok": "kwok",
+    "etcd": "etcd",
+    "kube-apiserver": "k8s",
+    "kube-controller-manager": "k8s",
+    "kube-scheduler": "k8s",
+}
 
 
 def tool(name: str) -> Path | None:
@@ -46,4 +53,4 @@ def require(*names: str) -> dict[str, Path]:
             f"{', '.join(missing)} not built: run `hack/build-tools.sh {' '.join(sorted({TARGET[n] for n in missing}))}` "
             f"(or `make tools`); the binaries go to {BIN}"
         )
-    return {n: tool(n) for n in names}  # type: ignore[misc]
+    return {n: tool(n) for n in names}

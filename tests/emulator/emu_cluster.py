@@ -49,9 +49,16 @@ class Cluster:
 
     # -- the TFFlinkJob ---------------------------------------------------------------------
     def create_job(self, name: str, workers: int = 2, ps: int = 1, **spec: Any) -> dict[str, Any]:
-        body = {"apiVersion": f"{G}/{V}", "kind": "TFFlinkJob", "metadata": {"name": name},
-                "spec": {"entry": {"module": "examples.linear.train"},
-                         "roles": {"worker": {"replicas": workers}, "ps": {"replicas": ps}}, **spec}}  # fmt: skip
+        body = {
+            "apiVersion": f"{G}/{V}",
+            "kind": "TFFlinkJob",
+            "metadata": {"name": name},
+            "spec": {
+                "entry": {"module": "examples.linear.train"},
+                "roles": {"worker": {"replicas": workers}, "ps": {"replicas": ps}},
+                **spec,
+            },
+        }
         return dict(self.custom.create_namespaced_custom_object(G, V, self.ns, P, body))
 
     def job(self, name: str) -> dict[str, Any] | None:
@@ -66,8 +73,9 @@ class Cluster:
         return (self.job(name) or {}).get("status") or {}
 
     def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object(G, V, self.ns, P, name, {"spec": spec},
-                                                   _content_type="application/merge-patch+json")  # fmt: skip
+        self.custom.patch_namespaced_custom_object(
+            G, V, self.ns, P, name, {"spec": spec}, _content_type="application/merge-patch+json"
+        )
 
     def delete_job(self, name: str) -> None:
         self.custom.delete_namespaced_custom_object(G, V, self.ns, P, name)
@@ -119,13 +127,28 @@ class Cluster:
         jid = self.standins.call(lambda: self.standins.flink.set_job(self.ns, n.jobmanager_service(job), state))
         # What the kubelet reports for the submitter's pod: `tfflink submit` wrote the job id to
         # its termination message (the emulator runs no Job controller: the pod is made here).
-        self.core.create_namespaced_pod(self.ns, {
-            "metadata": {"name": f"{sub.metadata.name}-pod", "labels": dict(sub.spec.template.metadata.labels)},
-            "spec": {"containers": [{"name": "submitter", "image": "tfflink/runtime:0.1.0"}]},
-        })  # fmt: skip
-        self.core.patch_namespaced_pod_status(f"{sub.metadata.name}-pod", self.ns, {"status": {
-            "phase": "Succeeded", "containerStatuses": [container_status(
-                name="submitter", state={"terminated": {"exitCode": 0, "message": json.dumps({"jobId": jid})}})]}})  # fmt: skip
+        self.core.create_namespaced_pod(
+            self.ns,
+            {
+                "metadata": {"name": f"{sub.metadata.name}-pod", "labels": dict(sub.spec.template.metadata.labels)},
+                "spec": {"containers": [{"name": "submitter", "image": "tfflink/runtime:0.1.0"}]},
+            },
+        )
+        self.core.patch_namespaced_pod_status(
+            f"{sub.metadata.name}-pod",
+            self.ns,
+            {
+                "status": {
+                    "phase": "Succeeded",
+                    "containerStatuses": [
+                        container_status(
+                            name="submitter",
+                            state={"terminated": {"exitCode": 0, "message": json.dumps({"jobId": jid})}},
+                        )
+                    ],
+                }
+            },
+        )
         self.batch.patch_namespaced_job_status(sub.metadata.name, self.ns, {"status": complete_job_status()})
         return jid
 

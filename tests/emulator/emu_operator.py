@@ -40,12 +40,23 @@ class OperatorProcess:
         self.log_path = self.log_dir / f"operator-{self.starts}.log"
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
         cmd = [
-            sys.executable, "-m", "tfflink.operator", "-A",
-            "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
-            "--metrics-port", str(self.metrics_port),
-            "--flink-url-template", self.standins.flink_url_template(),
-            "--poll-seconds", "0.3", "--watch-timeout", "60", "--log-format", "plain",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "tfflink.operator",
+            "-A",
+            "--liveness",
+            f"http://127.0.0.1:{self.liveness_port}/healthz",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--flink-url-template",
+            self.standins.flink_url_template(),
+            "--poll-seconds",
+            "0.3",
+            "--watch-timeout",
+            "60",
+            "--log-format",
+            "plain",
+        ]
         with open(self.log_path, "wb") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 30

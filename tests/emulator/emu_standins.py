@@ -100,7 +100,7 @@ class StandIns:
             await runner.setup()
             site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            port = site._server.sockets[0].getsockname()[1]
             self.kube_url = str(server.url).rstrip("/")
             self.flink_url = f"http://127.0.0.1:{port}"
             self._ready.set()
@@ -128,12 +128,18 @@ class StandIns:
         return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(10)
 
     def kubeconfig(self, path: Path) -> Path:
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "standin",
-            "clusters": [{"name": "standin", "cluster": {"server": self.kube_url}}],
-            "users": [{"name": "standin", "user": {"token": "standin"}}],
-            "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}],
-        }))  # fmt: skip
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "standin",
+                    "clusters": [{"name": "standin", "cluster": {"server": self.kube_url}}],
+                    "users": [{"name": "standin", "user": {"token": "standin"}}],
+                    "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}],
+                }
+            )
+        )
         return path
 
     def flink_url_template(self) -> str:

@@ -101,12 +101,12 @@ def json_patch(doc: Any, ops: list[Obj]) -> Any:
         last = parts[-1] if parts else None
         kind = op["op"]
         if kind == "test":
-            cur = parent[int(last)] if isinstance(parent, list) else parent.get(last)  # type: ignore[arg-type]
+            cur = parent[int(last)] if isinstance(parent, list) else parent.get(last)
             if cur != op.get("value"):
                 raise PatchTestFailed(op["path"])
         elif kind in ("add", "replace"):
             if isinstance(parent, list):
-                idx = len(parent) if last == "-" else int(last)  # type: ignore[arg-type]
+                idx = len(parent) if last == "-" else int(last)
                 if kind == "add":
                     parent.insert(idx, op["value"])
                 else:
@@ -115,7 +115,7 @@ def json_patch(doc: Any, ops: list[Obj]) -> Any:
                 parent[last] = op["value"]
         elif kind == "remove":
             if isinstance(parent, list):
-                parent.pop(int(last))  # type: ignore[arg-type]
+                parent.pop(int(last))
             else:
                 parent.pop(last, None)
     return doc
@@ -164,16 +164,20 @@ def field_match(selector: str | None, obj: Obj) -> bool:
     return True
 
 
-class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
+class KubeStandIn(kmock.KubernetesEmulator):
     """The emulator tier's Kubernetes API stand-in (see the module docstring)."""
 
     def __init__(self, *, autopilot: bool = False) -> None:
         super().__init__()
         for rkey, (kind, namespaced, subs) in RESOURCES.items():
             self.resources[rkey] = kmock.ResourceInfo(
-                kind=kind, namespaced=namespaced, subresources=set(subs), verbs=VERBS,
-                singular=kind.lower(), shortnames={"tfj"} if kind == "TFFlinkJob" else set(),
-            )  # fmt: skip
+                kind=kind,
+                namespaced=namespaced,
+                subresources=set(subs),
+                verbs=VERBS,
+                singular=kind.lower(),
+                shortnames={"tfj"} if kind == "TFFlinkJob" else set(),
+            )
         self.store: dict[Key, Obj] = {}
         self.rv = 0
         self.log: dict[str, collections.deque[tuple[int, Obj]]] = collections.defaultdict(
@@ -275,16 +279,23 @@ class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def select(self, rkey: str, namespace: str | None, params: dict[str, str]) -> list[tuple[Key, Obj]]:
         return [
-            (k, o) for k, o in self.store.items()
-            if k[0] == rkey and (namespace is None or k[1] == namespace)
+            (k, o)
+            for k, o in self.store.items()
+            if k[0] == rkey
+            and (namespace is None or k[1] == namespace)
             and label_match(params.get("labelSelector"), o["metadata"].get("labels") or {})
             and field_match(params.get("fieldSelector"), o)
-        ]  # fmt: skip
+        ]
 
     # -- controller and kubelet stand-ins ------------------------------------------------------
     def _owner_ref(self, obj: Obj) -> Obj:
-        return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
-                "uid": obj["metadata"]["uid"], "controller": True}  # fmt: skip
+        return {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "name": obj["metadata"]["name"],
+            "uid": obj["metadata"]["uid"],
+            "controller": True,
+        }
 
     def _new_pod(self, dep: Obj) -> None:
         tmpl = dep["spec"]["template"]
@@ -337,14 +348,26 @@ class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
     def _sync_deployment(self, key: Key) -> None:
         dep = self.store[key]
         uid = dep["metadata"]["uid"]
-        pods = [o for k, o in self.store.items() if k[0] == "v1/pods" and k[1] == key[1]
-                and any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]  # fmt: skip
+        pods = [
+            o
+            for k, o in self.store.items()
+            if k[0] == "v1/pods"
+            and k[1] == key[1]
+            and any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])
+        ]
         ready = sum(
-            any(c.get("type") == "Ready" and c.get("status") == "True" for c in (p.get("status") or {}).get("conditions") or [])
+            any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (p.get("status") or {}).get("conditions") or []
+            )
             for p in pods
-        )  # fmt: skip
-        status = {"replicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
-                  "observedGeneration": dep["metadata"].get("generation", 1)}  # fmt: skip
+        )
+        status = {
+            "replicas": len(pods),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "observedGeneration": dep["metadata"].get("generation", 1),
+        }
         if dep.get("status") != status:
             self.update(key, {**dep, "status": status}, subresource="status")
 
@@ -367,8 +390,15 @@ class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
             return self._status(e.status, e.reason or "Error", e.message or "")
 
     def _status(self, code: int, reason: str, message: str) -> aiohttp.web.Response:
-        body = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
-                "code": code, "reason": reason, "message": message}  # fmt: skip
+        body = {
+            "apiVersion": "v1",
+            "kind": "Status",
+            "metadata": {},
+            "status": "Failure",
+            "code": code,
+            "reason": reason,
+            "message": message,
+        }
         return aiohttp.web.json_response(body, status=code)
 
     async def _dispatch(self, request: rendering.Request, rkey: str, method: str) -> aiohttp.web.StreamResponse:
@@ -377,10 +407,14 @@ class KubeStandIn(kmock.KubernetesEmulator):  # type: ignore[misc]
             return await self._watch(request, rkey, ns, params)
         if method == "GET" and name is None:
             items = [copy.deepcopy(o) for _, o in self.select(rkey, ns, params)]
-            return aiohttp.web.json_response({
-                "apiVersion": _api_version(rkey), "kind": RESOURCES[rkey][0] + "List",
-                "metadata": {"resourceVersion": str(self.rv)}, "items": items,
-            })  # fmt: skip
+            return aiohttp.web.json_response(
+                {
+                    "apiVersion": _api_version(rkey),
+                    "kind": RESOURCES[rkey][0] + "List",
+                    "metadata": {"resourceVersion": str(self.rv)},
+                    "items": items,
+                }
+            )
         if method == "POST" and name is None:
             return aiohttp.web.json_response(self.create(rkey, ns, request.data or {}), status=201)
         if method == "DELETE" and name is None:

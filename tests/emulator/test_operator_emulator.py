@@ -76,9 +76,14 @@ def test_running_job_reports_per_role_counts_and_progress_from_the_am(k: Cluster
 
     k.create_job("roles", workers=2, ps=1)
     k.bring_up("roles")
-    am = {"phase": "Running", "clusterVersion": 1, "restarts": 0, "message": "",
-          "roles": {"worker": {"Running": 2}, "ps": {"Running": 1}},
-          "progress": {"step": 120, "stepsPerSecond": 12.5, "checkpointStep": 100, "metrics": {"loss": 0.3}}}  # fmt: skip
+    am = {
+        "phase": "Running",
+        "clusterVersion": 1,
+        "restarts": 0,
+        "message": "",
+        "roles": {"worker": {"Running": 2}, "ps": {"Running": 1}},
+        "progress": {"step": 120, "stepsPerSecond": 12.5, "checkpointStep": 100, "metrics": {"loss": 0.3}},
+    }
     standins.call(lambda: setattr(standins.flink, "root_am", am))
     address = standins.flink_url.removeprefix("http://")  # 127.0.0.1:port, answering /status
     k.core.patch_namespaced_config_map(
@@ -100,12 +105,24 @@ def test_running_job_reports_per_role_counts_and_progress_from_the_am(k: Cluster
 FAILURES = {
     "pod Failed": {"phase": "Failed", "reason": "Error", "message": "exit 1"},
     "evicted": {"phase": "Failed", "reason": "Evicted", "message": "node low on memory"},
-    "crash loop": {"phase": "Running", "containerStatuses": [
-        {"name": "taskmanager", "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]},
-    "container exit": {"phase": "Running", "containerStatuses": [
-        {"name": "taskmanager", "restartCount": 1, "state": {"running": {}},
-         "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]},
-}  # fmt: skip
+    "crash loop": {
+        "phase": "Running",
+        "containerStatuses": [
+            {"name": "taskmanager", "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+        ],
+    },
+    "container exit": {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": "taskmanager",
+                "restartCount": 1,
+                "state": {"running": {}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+            }
+        ],
+    },
+}
 
 
 @pytest.mark.parametrize("how", [*FAILURES, "deleted"])
@@ -197,9 +214,20 @@ def test_startup_deadline_fails_a_job_whose_image_cannot_be_pulled(k: Cluster) -
     k.create_job("pull", kubernetes={"startupDeadlineSeconds": 10, "image": "nope/missing:1"})
     wait_for(lambda: len(k.pods("pull")) == 2, "pods")
     for p in k.pods("pull"):
-        k.set_pod_status(p.metadata.name, {"phase": "Pending", "containerStatuses": [
-            {"name": "flink", "ready": False, "restartCount": 0,
-             "state": {"waiting": {"reason": "ImagePullBackOff", "message": "nope/missing:1 not found"}}}]})  # fmt: skip
+        k.set_pod_status(
+            p.metadata.name,
+            {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "name": "flink",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "nope/missing:1 not found"}},
+                    }
+                ],
+            },
+        )
     assert k.status("pull")["phase"] == "Deploying"
     st = k.wait_phase("pull", "Failed", timeout=20)
     assert st["reason"] == "StartupDeadlineExceeded" and "ImagePullBackOff" in st["message"]

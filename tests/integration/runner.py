@@ -56,13 +56,26 @@ def run_job(
     result = CliRun(returncode=-1, stdout=[], stderr="")
     err_chunks: list[str] = []
     with subprocess.Popen(
-        [sys.executable, "-m", "tfflink", "run", str(job), "--workdir", str(workdir), "--status-file", str(status_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        [
+            sys.executable,
+            "-m",
+            "tfflink",
+            "run",
+            str(job),
+            "--workdir",
+            str(workdir),
+            "--status-file",
+            str(status_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
         preexec_fn=sigint_default,  # noqa: PLW1509  (the child's signal state only; no threads touched)
-    ) as proc:  # fmt: skip
+    ) as proc:
         timer = threading.Timer(timeout, _stop, (proc,))
         timer.start()
-        err_thread = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+        err_thread = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
         err_thread.start()
         try:
             assert proc.stdout is not None

@@ -61,7 +61,7 @@ def map_func(context):
 
 
 @pytest.mark.parametrize("victim", ["tf-node", "taskmanager"])
-def test_a_kill_mid_stream_still_trains_each_row_exactly_once(tmp_path: Path, write_job, victim: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_kill_mid_stream_still_trains_each_row_exactly_once(tmp_path: Path, write_job, victim: str) -> None:
     ids = np.random.default_rng(7).permutation(ROWS)
     (tmp_path / "rows.csv").write_text("".join(f"{k},{k / 3:.3f}\n" for k in ids))
     (tmp_path / "ckpt").mkdir()
@@ -69,16 +69,28 @@ def test_a_kill_mid_stream_still_trains_each_row_exactly_once(tmp_path: Path, wr
     doc = job_doc(
         mode="stream",
         roles={"worker": {"replicas": 2}, "ps": {"replicas": 0}},
-        properties={"rows": str(ROWS), "ckpt": str(tmp_path / "ckpt"), "out": str(tmp_path / "out"),
-                    # The TaskManager is killed from here, on a log line: slow the stream so that
-                    # the kill lands mid-stream (40 batches of 0.15 s per worker).
-                    "kill": "self" if victim == "tf-node" else "none",
-                    "pace": "0" if victim == "tf-node" else "0.15"},
-        input={"dataPlane": "jvm", "checkpointRows": 5000,
-               "sources": [{"name": "rows", "csv": {"paths": [str(tmp_path / "rows.csv")]},
-                            "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}]},
+        properties={
+            "rows": str(ROWS),
+            "ckpt": str(tmp_path / "ckpt"),
+            "out": str(tmp_path / "out"),
+            # The TaskManager is killed from here, on a log line: slow the stream so that
+            # the kill lands mid-stream (40 batches of 0.15 s per worker).
+            "kill": "self" if victim == "tf-node" else "none",
+            "pace": "0" if victim == "tf-node" else "0.15",
+        },
+        input={
+            "dataPlane": "jvm",
+            "checkpointRows": 5000,
+            "sources": [
+                {
+                    "name": "rows",
+                    "csv": {"paths": [str(tmp_path / "rows.csv")]},
+                    "columns": [{"name": "id", "type": "int64"}, {"name": "x"}],
+                }
+            ],
+        },
         failover={"maxRestarts": 2},
-    )  # fmt: skip
+    )
     workdir = tmp_path / "wd"
     killed: list[int] = []
 

@@ -64,10 +64,11 @@ VICTIMS: dict[str, Callable[[Path], int]] = {
 
 def training_job(tmp_path: Path, **failover: object) -> Path:
     return copy_example(
-        "linear", tmp_path / "job",
+        "linear",
+        tmp_path / "job",
         properties={"steps": str(STEPS), "step_delay": "0.02"},
         failover={"maxRestarts": 2, "heartbeatTimeoutSeconds": 5, "backoff": {"initialSeconds": 0.5}, **failover},
-    )  # fmt: skip
+    )
 
 
 def kill_mid_training(

@@ -55,8 +55,9 @@ def test_library_inference_returns_a_stream_of_rows_matching_direct_tf(tmp_path:
         [sys.executable, "-c", MAKE_MODEL.format(f=4), str(model)], capture_output=True, text=True, timeout=120
     )
     assert made.returncode == 0, made.stderr
-    out = subprocess.run([sys.executable, "-c", PROGRAM, str(model), "200"], capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", PROGRAM, str(model), "200"], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     lines = [json.loads(ln.split(" ", 1)[1]) for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
     assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-3000:]
     got = dict(lines)

@@ -77,8 +77,12 @@ def results(out_dir: Path) -> dict[int, float]:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("model")
-    out = subprocess.run([sys.executable, "-c", MAKE_MODEL.format(f=FEATURES), str(d / "model")],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", MAKE_MODEL.format(f=FEATURES), str(d / "model")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return d / "model"
 
@@ -93,8 +97,12 @@ def test_saved_model_scores_every_csv_row_like_direct_tf(tmp_path: Path, model_d
     got = results(tmp_path / "predictions")
     assert sorted(got) == list(range(300)), "one result per input row, keyed by id"
     assert not list((tmp_path / "predictions").glob("*.inprogress"))
-    direct = subprocess.run([sys.executable, "-c", DIRECT, str(model_dir), str(tmp_path / "data" / "a.csv")],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    direct = subprocess.run(
+        [sys.executable, "-c", DIRECT, str(model_dir), str(tmp_path / "data" / "a.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert direct.returncode == 0, direct.stderr
     expected = json.loads(direct.stdout)
     np.testing.assert_allclose([got[i] for i in range(300)], expected, rtol=1e-5, atol=1e-5)

@@ -120,9 +120,21 @@ def test_run_on_an_existing_session_cluster(tmp_path: Path, write_job) -> None:
             code="def map_func(context):\n    print('cluster', context.get_tf_cluster())\n",
         )
         r = subprocess.run(
-            [sys.executable, "-m", "tfflink", "run", str(job), "--flink-address", cluster.rest_address,
-             "--workdir", str(tmp_path / "wd")], capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tfflink",
+                "run",
+                str(job),
+                "--flink-address",
+                cluster.rest_address,
+                "--workdir",
+                str(tmp_path / "wd"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr
         assert "[worker-0] cluster {'worker': [" in r.stdout
         assert cluster.dead_process() is None, "the external cluster must keep running"

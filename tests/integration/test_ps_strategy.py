@@ -30,11 +30,12 @@ PROGRESS = re.compile(r"\| step (\d+) \(([0-9.e+]+) steps/s")
 
 def test_ps_strategy_converges_shows_progress_and_resumes_after_a_killed_worker(tmp_path: Path) -> None:
     job = copy_example(
-        "ps_strategy", tmp_path / "job",
+        "ps_strategy",
+        tmp_path / "job",
         properties={"steps": str(STEPS), "steps_per_round": "30", "round_delay": "1"},
         failover={"maxRestarts": 2, "backoff": {"initialSeconds": 0.5}},
         tensorboard={"logDir": str(tmp_path / "job" / "logs")},
-    )  # fmt: skip
+    )
     workdir = tmp_path / "wd"
     killed: list[int] = []
 
@@ -49,8 +50,12 @@ def test_ps_strategy_converges_shows_progress_and_resumes_after_a_killed_worker(
     assert killed and run.status["restarts"] == 1, run.status
     am = run.status["am"]
     assert am["message"] == "the chief succeeded"
-    assert am["roles"] == {"chief": {"Succeeded": 1}, "worker": {"Stopped": 2}, "ps": {"Stopped": 1},
-                           "evaluator": {"Stopped": 1}}, am["roles"]  # fmt: skip
+    assert am["roles"] == {
+        "chief": {"Succeeded": 1},
+        "worker": {"Stopped": 2},
+        "ps": {"Stopped": 1},
+        "evaluator": {"Stopped": 1},
+    }, am["roles"]
 
     starts = [int(m.group(1)) for line in run.stdout if (m := CHIEF_START.match(line))]
     assert len(starts) == 2 and starts[0] == 0 and starts[1] >= 60, f"did not resume from a checkpoint: {starts}"

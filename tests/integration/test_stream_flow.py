@@ -44,10 +44,13 @@ def stream_job(tmp: Path, how: str, plane: str = "python") -> dict:
     return job_doc(
         mode="stream",
         properties={"how": how, "out": str(tmp / "result.json")},
-        input={"dataPlane": plane, "onError": "skip",
-               "sources": [{**source, "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}]},
+        input={
+            "dataPlane": plane,
+            "onError": "skip",
+            "sources": [{**source, "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}],
+        },
         failover={"maxRestarts": 0},
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(("how", "plane"), [("slow", "python"), ("early", "python"), ("slow", "jvm"), ("early", "jvm")])

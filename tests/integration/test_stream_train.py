@@ -21,7 +21,7 @@ pytestmark = pytest.mark.flink
 IDS = {2**60 + n for n in range(4000)}
 
 
-def _check(job_dir: Path, run) -> None:  # type: ignore[no-untyped-def]
+def _check(job_dir: Path, run) -> None:
     assert run.returncode == 0, run.stderr + run.text[-3000:]
     assert run.status["phase"] == "Succeeded"
     reports = [json.loads((job_dir / "ckpt" / f"worker-{i}.json").read_text()) for i in (0, 1)]

@@ -27,8 +27,9 @@ w.flush()
 
 def test_tensorboard_serves_the_log_dirs_scalars_on_loopback_and_stops(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
-    out = subprocess.run([sys.executable, "-c", WRITE, str(logs / "train")], capture_output=True, text=True,
-                         timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", WRITE, str(logs / "train")], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     tb = TensorBoard(str(logs), tmp_path / "tensorboard.log")
     tb.start()
@@ -43,7 +44,7 @@ def test_tensorboard_serves_the_log_dirs_scalars_on_loopback_and_stops(tmp_path:
                     tags = json.loads(resp.read())
             except OSError:
                 assert tb.proc is not None and tb.proc.poll() is None, (tmp_path / "tensorboard.log").read_text()
-        assert "loss" in tags.get("train", {}), tags  # type: ignore[operator]
+        assert "loss" in tags.get("train", {}), tags
     finally:
         proc = tb.proc
         tb.stop()

@@ -62,8 +62,14 @@ class AM:
     def threads(self) -> int:
         return self.proc_status("Threads")
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-                token: str | None = TOKEN) -> tuple[int, Any]:  # fmt: skip
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = TOKEN,
+    ) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         hdrs = dict(headers or {})
         if token:
@@ -94,8 +100,9 @@ class AM:
 
 @pytest.fixture
 def am() -> Iterator[AM]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, TOKEN], cwd=OPERATOR, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, TOKEN], cwd=OPERATOR, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None
     port = int(proc.stdout.readline())
     server = AM(proc, port)
@@ -111,15 +118,27 @@ def register_all(am: AM) -> None:
 
 
 def test_forged_calls_without_the_token_are_refused_and_change_nothing(am: AM) -> None:
-    for call, args in (("register", ("worker", 0, "6.6.6.6:2222", None)), ("finish", ("worker", 0, 1, 0, "")),
-                       ("heartbeat", ("worker", 0, 1, True, ["forged"])), ("cluster", (1,)), ("logs", (0,))):  # fmt: skip
+    for call, args in (
+        ("register", ("worker", 0, "6.6.6.6:2222", None)),
+        ("finish", ("worker", 0, 1, 0, "")),
+        ("heartbeat", ("worker", 0, 1, True, ["forged"])),
+        ("cluster", (1,)),
+        ("logs", (0,)),
+    ):
         with pytest.raises(AMRejected, match="401"):
             getattr(am.anyone, call)(*args)
         with pytest.raises(AMRejected, match="403"):
             getattr(AMClient(am.address, "guessed"), call)(*args)
     for _ in range(5):  # a forged verdict, many times over
-        assert am.request("POST", "/finish", json.dumps({"role": "worker", "index": 0, "version": 1,
-                                                         "exitCode": 0}).encode(), token=None)[0] == 401  # fmt: skip
+        assert (
+            am.request(
+                "POST",
+                "/finish",
+                json.dumps({"role": "worker", "index": 0, "version": 1, "exitCode": 0}).encode(),
+                token=None,
+            )[0]
+            == 401
+        )
     st = am.status()
     assert st["phase"] == "Deploying" and st["roles"] == {"worker": {"Pending": 2}, "ps": {"Pending": 1}}
     assert am.node.logs(0)["lines"] == []
@@ -149,8 +168,10 @@ def test_huge_bodies_are_refused_unread_and_memory_stays_bounded(am: AM) -> None
     line = "x" * (4 << 20)
     body = json.dumps({"role": "worker", "index": 0, "version": 1, "running": True, "logs": [line]}).encode()
     for i in range(25):
-        head = (f"POST /heartbeat HTTP/1.1\r\nHost: am\r\nAuthorization: Bearer {TOKEN if i % 2 else 'x'}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        head = (
+            f"POST /heartbeat HTTP/1.1\r\nHost: am\r\nAuthorization: Bearer {TOKEN if i % 2 else 'x'}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
         with socket.create_connection(("127.0.0.1", am.port), timeout=10) as s:
             s.sendall(head + body[:65536])
             reply = s.recv(4096)
@@ -269,7 +290,7 @@ MALFORMED: dict[str, tuple[str, str, bytes | None]] = {
                 "progress": {"step": 1, "metrics": {f"m{i}": i for i in range(17)}},
             }
         ).encode(),
-    ),  # fmt: skip
+    ),
     "deep nesting": ("POST", "/register", b"[" * 100000 + b"]" * 100000),
     "not utf-8": ("POST", "/register", b'{"role": "\xff\xfe", "index": 0}'),
     "cluster version abc": ("GET", "/cluster?version=abc", None),
@@ -312,8 +333,13 @@ def test_broken_http_gets_a_4xx_or_is_dropped(am: AM, raw: bytes) -> None:
 def test_progress_reports_show_in_status_and_only_within_their_bounds(am: AM) -> None:
     register_all(am)
     am.node.cluster(1)
-    beat = {"role": "worker", "index": 0, "version": 1, "running": True,
-            "progress": {"step": 40, "metrics": {"loss": 0.25}, "checkpointStep": 30}}  # fmt: skip
+    beat = {
+        "role": "worker",
+        "index": 0,
+        "version": 1,
+        "running": True,
+        "progress": {"step": 40, "metrics": {"loss": 0.25}, "checkpointStep": 30},
+    }
     assert am.request("POST", "/heartbeat", json.dumps(beat).encode())[0] == 200
     public = am.anyone.status()["progress"]
     assert public["step"] == 40 and public["checkpointStep"] == 30 and public["metrics"] == {"loss": 0.25}
@@ -342,9 +368,11 @@ def test_the_job_outcome_is_decided_by_its_nodes_only(am: AM) -> None:
 
 def _attack(am: AM) -> None:
     for _ in range(10):
-        for path, body in (("/finish", {"role": "worker", "index": 1, "version": 1, "exitCode": 1, "error": "x"}),
-                           ("/register", {"role": "ps", "index": 0, "address": "6.6.6.6:1", "version": 1}),
-                           ("/heartbeat", {"role": "worker", "index": 0, "version": 1, "logs": ["\x1b[2Jforged"]})):  # fmt: skip
+        for path, body in (
+            ("/finish", {"role": "worker", "index": 1, "version": 1, "exitCode": 1, "error": "x"}),
+            ("/register", {"role": "ps", "index": 0, "address": "6.6.6.6:1", "version": 1}),
+            ("/heartbeat", {"role": "worker", "index": 0, "version": 1, "logs": ["\x1b[2Jforged"]}),
+        ):
             for token in (None, "wrong"):
                 code, _ = am.request("POST", path, json.dumps(body).encode(), token=token)
                 assert code in (401, 403, 503)

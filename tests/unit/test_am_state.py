@@ -134,8 +134,9 @@ def test_logs_are_sequenced() -> None:
 
 def make_roles(roles: dict[str, int]) -> tuple[ClusterState, Clock]:
     clock = Clock()
-    st = ClusterState(roles=roles, policy=RestartPolicy(max_restarts=3, initial_seconds=0), heartbeat_timeout=5.0,
-                      clock=clock)  # fmt: skip
+    st = ClusterState(
+        roles=roles, policy=RestartPolicy(max_restarts=3, initial_seconds=0), heartbeat_timeout=5.0, clock=clock
+    )
     return st, clock
 
 
@@ -158,8 +159,12 @@ def test_with_a_chief_its_end_ends_the_job_and_the_others_are_stopped() -> None:
         assert st.heartbeat(role, 0, 1, running=True)["action"] == STOP
         st.finish(role, 0, 1, -15, "stopped by the AM")
     assert st.done()
-    assert st.status()["roles"] == {"chief": {"Succeeded": 1}, "worker": {"Succeeded": 2}, "ps": {"Stopped": 1},
-                                    "evaluator": {"Stopped": 1}}  # fmt: skip
+    assert st.status()["roles"] == {
+        "chief": {"Succeeded": 1},
+        "worker": {"Succeeded": 2},
+        "ps": {"Stopped": 1},
+        "evaluator": {"Stopped": 1},
+    }
 
 
 def test_a_failed_evaluator_restarts_the_whole_cluster_like_any_node() -> None:

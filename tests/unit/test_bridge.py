@@ -22,7 +22,7 @@ def serve(tmp_path: Path, alive: threading.Event | None = None, batch: int = 16)
     return close_after_test(BridgeServer(str(tmp_path / "b.sock"), alive=ev.is_set, batch_rows=batch))
 
 
-def consumer(path: str, fn) -> threading.Thread:  # type: ignore[no-untyped-def]
+def consumer(path: str, fn) -> threading.Thread:
     t = threading.Thread(target=lambda: fn(BridgeClient(path)), daemon=True)
     t.start()
     return t

@@ -62,8 +62,10 @@ def pump_until_dropped(server: BridgeServer, seconds: float = 5) -> None:
 
 
 def test_typed_framing_round_trips_values_exactly() -> None:
-    rows = [(BIG, -(2**63), 0.1, float("inf"), "é \udcff \x00", True, None, 2**70),
-            (-BIG, 2**63 - 1, -0.0, float("nan"), "", False, None, 1)]  # fmt: skip
+    rows = [
+        (BIG, -(2**63), 0.1, float("inf"), "é \udcff \x00", True, None, 2**70),
+        (-BIG, 2**63 - 1, -0.0, float("nan"), "", False, None, 1),
+    ]
     got = decode_rows(encode_rows(rows))
     assert [r[:3] for r in got] == [r[:3] for r in rows] and type(got[0][0]) is int
     assert got[0][3] == math.inf and math.isnan(got[1][3]) and math.copysign(1, got[1][2]) < 0
@@ -121,7 +123,7 @@ def test_a_pickle_frame_is_never_unpickled(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
 
     class Evil:
-        def __reduce__(self):  # type: ignore[no-untyped-def]
+        def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
     server = server_in(tmp_path / "b.sock")
@@ -270,8 +272,10 @@ def test_a_real_process_of_another_uid_is_refused() -> None:
     # Simulate a misconfigured directory: everyone may reach the socket, the uid check still holds.
     os.chmod(os.path.dirname(server.path), 0o711)
     os.chmod(server.path, 0o777)
-    code = ("import os, socket, sys; os.setgid(65534); os.setuid(65534); s = socket.socket(socket.AF_UNIX); "
-            "s.connect(sys.argv[1]); s.sendall(b'x' * 10); import time; time.sleep(2)")  # fmt: skip
+    code = (
+        "import os, socket, sys; os.setgid(65534); os.setuid(65534); s = socket.socket(socket.AF_UNIX); "
+        "s.connect(sys.argv[1]); s.sendall(b'x' * 10); import time; time.sleep(2)"
+    )
     p = subprocess.Popen([sys.executable, "-c", code, server.path])
     try:
         assert server._accept(5) is False and server.refused == 1

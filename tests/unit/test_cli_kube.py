@@ -67,9 +67,16 @@ def test_package_keys_are_the_flat_files_text_and_binary(tmp_path: Path) -> None
     assert pkg.data["rows.csv"] == "id,x\n1,2\n"
     assert pkg.binary_data == {"weights.bin": b"\x00\xff\xfe binary"}
     cm = kube.code_config_map("linear", "ns", pkg)
-    assert cm["metadata"] == {"name": "linear-code", "namespace": "ns", "labels": {
-        "app.kubernetes.io/name": "tfflink", "app.kubernetes.io/managed-by": "tfflink-cli",
-        "tfflink.dev/job": "linear", "tfflink.dev/component": "code"}}  # fmt: skip
+    assert cm["metadata"] == {
+        "name": "linear-code",
+        "namespace": "ns",
+        "labels": {
+            "app.kubernetes.io/name": "tfflink",
+            "app.kubernetes.io/managed-by": "tfflink-cli",
+            "tfflink.dev/job": "linear",
+            "tfflink.dev/component": "code",
+        },
+    }
     assert set(cm["data"]) == {"job.yaml", "rows.csv", "train.py"}
     assert cm["binaryData"] == {"weights.bin": "AP/+IGJpbmFyeQ=="}  # base64, as the API wants
     assert pkg.total == sum(len(k) for k in pkg.keys) + sum(pkg.sizes().values())
@@ -156,7 +163,10 @@ def test_job_paths_must_resolve_in_the_flat_read_only_mount(tmp_path: Path) -> N
     inference["spec"]["savedModel"]["path"] = "model"
     problems = kube.job_path_problems(parse_job(inference))
     assert [p.split(":")[0] for p in problems] == [
-        "spec.input.sources[0].csv.paths[1]", "spec.output.path", "spec.savedModel.path"]  # fmt: skip
+        "spec.input.sources[0].csv.paths[1]",
+        "spec.output.path",
+        "spec.savedModel.path",
+    ]
 
 
 def test_job_document_sets_code_config_map_and_namespace(tmp_path: Path) -> None:
@@ -169,7 +179,11 @@ def test_job_document_sets_code_config_map_and_namespace(tmp_path: Path) -> None
     assert "status" not in doc and "codeConfigMap" not in raw["spec"]["kubernetes"]  # input untouched
     assert parse_job(doc).spec.kubernetes.code_config_map == "linear-code"
     assert kube.owner_reference("linear", "u-1") == {
-        "apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "name": "linear", "uid": "u-1"}  # fmt: skip
+        "apiVersion": "tfflink.dev/v1alpha1",
+        "kind": "TFFlinkJob",
+        "name": "linear",
+        "uid": "u-1",
+    }
 
 
 def test_prepare_the_linear_example() -> None:
@@ -200,8 +214,9 @@ def test_prepare_refusals(tmp_path: Path) -> None:
 
 def test_dry_run_prints_and_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     job = job_dir(tmp_path)
-    rc, out, err = run_cli(capsys, "submit", "--kubernetes", str(job), "-n", "x", "--dry-run",
-                           "--kubeconfig", str(tmp_path / "none"))  # fmt: skip
+    rc, out, err = run_cli(
+        capsys, "submit", "--kubernetes", str(job), "-n", "x", "--dry-run", "--kubeconfig", str(tmp_path / "none")
+    )
     assert rc == 0, err
     assert "dry run: nothing was created. ConfigMap linear-code (namespace x): 2 files" in out
     doc = yaml.safe_load(out.split("---\n", 1)[1])
@@ -304,8 +319,10 @@ def test_a_failed_apply_deletes_the_new_config_map() -> None:
 
 def test_a_failed_apply_restores_a_replaced_config_map() -> None:
     p = kube.prepare(str(LINEAR / "job.yaml"), "e2e")
-    old = {"metadata": {"name": "linear-code", "namespace": "e2e", "resourceVersion": "7", "labels": {"a": "b"}},
-           "data": {"train.py": "old"}}  # fmt: skip
+    old = {
+        "metadata": {"name": "linear-code", "namespace": "e2e", "resourceVersion": "7", "labels": {"a": "b"}},
+        "data": {"train.py": "old"},
+    }
     core, custom = FakeCore(existing=old), FakeCustom(exists=True, fail_apply=True)
     with pytest.raises(ApiException):
         kube.apply(fake_kube(core, custom), p)
@@ -368,8 +385,11 @@ def test_log_printer_splits_chunks_and_never_prints_a_line_twice() -> None:
 
     out = io.StringIO()
     printer = kube.LogPrinter(lambda line: kube.node_line(line, "worker"), out)
-    stream = [b"2026-01-01T00:00:01.000000000Z [worker-0] a\n2026-01-01T00:00:02.0", b"00000000Z [ps-0] b\n",
-              b"2026-01-01T00:00:03.000000000Z [worker-1] c\r\n2026-01-01T00:00:04.000000000Z [worker-0] d"]  # fmt: skip
+    stream = [
+        b"2026-01-01T00:00:01.000000000Z [worker-0] a\n2026-01-01T00:00:02.0",
+        b"00000000Z [ps-0] b\n",
+        b"2026-01-01T00:00:03.000000000Z [worker-1] c\r\n2026-01-01T00:00:04.000000000Z [worker-0] d",
+    ]
     printer.stream("tm-1", stream)
     assert out.getvalue() == "[worker-0] a\n[worker-1] c\n[worker-0] d\n"
     printer.stream("tm-1", stream)  # the stream reopened from the start: nothing new
@@ -384,18 +404,33 @@ JOB = {
     "metadata": {"name": "linear", "namespace": "e2e"},
     "spec": {"failover": {"maxRestarts": 3}, "kubernetes": {"codeConfigMap": "linear-code"}},
     "status": {
-        "phase": "Running", "reason": "FlinkJobRunning", "message": "the Flink job is RUNNING",
-        "restartCount": 1, "attempt": 2, "flinkJobId": "a1b2c3", "taskManagers": 1,
+        "phase": "Running",
+        "reason": "FlinkJobRunning",
+        "message": "the Flink job is RUNNING",
+        "restartCount": 1,
+        "attempt": 2,
+        "flinkJobId": "a1b2c3",
+        "taskManagers": 1,
         "roles": {"ps": {"desired": 1, "running": 1}, "worker": {"desired": 2, "running": 2, "failed": 0}},
         "progress": {"step": 1200, "stepsPerSecond": 35.5, "checkpointStep": 1100},
         "conditions": [
-            {"type": "Created", "status": "True", "reason": "Deployed", "message": "",
-             "lastTransitionTime": "2026-01-01T00:00:00Z"},
-            {"type": "Running", "status": "True", "reason": "FlinkJobRunning", "message": "running",
-             "lastTransitionTime": "2026-01-01T00:01:00Z"},
+            {
+                "type": "Created",
+                "status": "True",
+                "reason": "Deployed",
+                "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            },
+            {
+                "type": "Running",
+                "status": "True",
+                "reason": "FlinkJobRunning",
+                "message": "running",
+                "lastTransitionTime": "2026-01-01T00:01:00Z",
+            },
         ],
     },
-}  # fmt: skip
+}
 
 
 def test_format_status() -> None:
@@ -407,8 +442,11 @@ def test_format_status() -> None:
     assert "Code:          configmap/linear-code at /opt/tfflink/job" in lines
     assert "Progress:      step 1200, 35.5 steps/s, checkpoint at step 1100" in lines
     roles = lines[lines.index("Roles:") + 1 : lines.index("Roles:") + 4]
-    assert [r.split() for r in roles] == [["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"],
-                                          ["worker", "2", "2", "0", "0"], ["ps", "1", "1", "0", "0"]]  # fmt: skip
+    assert [r.split() for r in roles] == [
+        ["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"],
+        ["worker", "2", "2", "0", "0"],
+        ["ps", "1", "1", "0", "0"],
+    ]
     conds = lines[lines.index("Conditions:") + 1 :]
     assert conds[0].split() == ["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]
     assert conds[2].split() == ["Running", "True", "FlinkJobRunning", "2026-01-01T00:01:00Z", "running"]
@@ -425,7 +463,13 @@ def test_format_status_before_the_operator_reported() -> None:
 
 def test_port_forward_command() -> None:
     assert kube.port_forward_command("kubectl", "linear", "e2e", 9000) == [
-        "kubectl", "port-forward", "-n", "e2e", "svc/linear-jobmanager", "9000:8081"]  # fmt: skip
+        "kubectl",
+        "port-forward",
+        "-n",
+        "e2e",
+        "svc/linear-jobmanager",
+        "9000:8081",
+    ]
     assert kube.port_forward_command("k", "j", "n", 8081, "/kc", "ctx")[:5] == [
         "k",
         "--kubeconfig",
@@ -457,12 +501,18 @@ def test_cluster_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     rc, _, err = run_cli(capsys, "status", "linear", "--kubeconfig", str(tmp_path / "missing"))
     assert rc == 1 and err.startswith("tfflink: error: no usable Kubernetes configuration") and err.count("\n") == 1
     kc = tmp_path / "kc"
-    kc.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "team"}}],
-    }))  # fmt: skip
+    kc.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "team"}}],
+            }
+        )
+    )
     for argv in (
         ["status", "linear"],
         ["logs", "linear", "--role", "ps"],
@@ -481,8 +531,12 @@ def test_validate_does_not_import_the_kubernetes_client() -> None:
     import sys
 
     code = "import sys; from tfflink.cli.main import main; main(['validate', sys.argv[1]]); print('kubernetes' in sys.modules)"
-    r = subprocess.run([sys.executable, "-c", code, str(LINEAR / "job.yaml")], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT / "operator")})  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(LINEAR / "job.yaml")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "operator")},
+    )
     assert r.returncode == 0 and r.stdout.strip().endswith("False"), r.stdout + r.stderr
 
 
@@ -512,10 +566,10 @@ class Stream:
 class LogCore:
     LOGS = {
         "linear-taskmanager-2-a": "2026-01-01T00:00:02.000000000Z [worker-0] step 2\n"
-                                  "2026-01-01T00:00:03.000000000Z flink noise\n",
+        "2026-01-01T00:00:03.000000000Z flink noise\n",
         "linear-taskmanager-2-b": "2026-01-01T00:00:01.000000000Z [ps-0] up\n"
-                                  "2026-01-01T00:00:04.000000000Z [worker-1] step 4\n",
-    }  # fmt: skip
+        "2026-01-01T00:00:04.000000000Z [worker-1] step 4\n",
+    }
 
     def __init__(self) -> None:
         self.selectors: list[str] = []
@@ -530,8 +584,9 @@ class LogCore:
             ]
         )
 
-    def read_namespaced_pod_log(self, name: str, ns: str, container: str | None = None, follow: bool = False,
-                                timestamps: bool = False, **_: Any) -> Any:  # fmt: skip
+    def read_namespaced_pod_log(
+        self, name: str, ns: str, container: str | None = None, follow: bool = False, timestamps: bool = False, **_: Any
+    ) -> Any:
         assert timestamps
         self.reads.append((name, container, follow))
         return Stream(self.LOGS[name]) if follow else self.LOGS[name]
@@ -555,8 +610,10 @@ def test_logs_merge_the_current_attempts_taskmanagers_in_time_order(
     assert rc == 0, err
     assert out == "[ps-0] up\n[worker-0] step 2\n[worker-1] step 4\n"
     assert core.selectors == [kube.pod_selector("linear", 2)]
-    assert sorted(core.reads) == [("linear-taskmanager-2-a", "taskmanager", False),
-                                  ("linear-taskmanager-2-b", "taskmanager", False)]  # fmt: skip
+    assert sorted(core.reads) == [
+        ("linear-taskmanager-2-a", "taskmanager", False),
+        ("linear-taskmanager-2-b", "taskmanager", False),
+    ]
     rc, out, _ = run_cli(capsys, "logs", "linear", "--role", "worker", "--index", "1")
     assert out == "[worker-1] step 4\n"
 
@@ -583,5 +640,7 @@ def test_logs_before_the_cluster_exists(monkeypatch: pytest.MonkeyPatch, capsys:
 
     monkeypatch.setattr(kube, "connect", lambda args: kube.Kube(FakeApi(), LogCore(), NoAttempt(), "h", "e2e"))
     rc, _, err = run_cli(capsys, "logs", "linear")
-    assert rc == 1 and err == ("tfflink: error: job linear has no TaskManager pods (phase Pending); nothing to show "
-                               "yet (tfflink status linear)\n")  # fmt: skip
+    assert rc == 1 and err == (
+        "tfflink: error: job linear has no TaskManager pods (phase Pending); nothing to show "
+        "yet (tfflink status linear)\n"
+    )

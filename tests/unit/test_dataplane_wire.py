@@ -52,7 +52,7 @@ def test_a_vector_split_anywhere_decodes_the_same() -> None:
         (lambda b: b[:9] + b"z" + b[10:], "unknown column type"),
     ],
 )
-def test_malformed_typed_batches_are_refused(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_typed_batches_are_refused(mutate, message: str) -> None:
     body = VECTOR[5:]
     with pytest.raises(BridgeProtocolError, match=message):
         decode_typed(mutate(body))
@@ -79,7 +79,7 @@ class _Fake:
     def __init__(self, batches: list[object]) -> None:
         self.batches = batches
 
-    def batches_iter(self):  # type: ignore[no-untyped-def]
+    def batches_iter(self):
         yield from self.batches
 
 
@@ -90,7 +90,7 @@ def test_a_batch_step_turns_wire_columns_into_the_declared_ones() -> None:
     def step(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"id": cols["id"], "s": cols["a"] + cols["b"]}
 
-    [out] = list(column_batches(_Fake([batch]), [("id", "int64"), ("s", "float64")], 8, wire, step))  # type: ignore[arg-type]
+    [out] = list(column_batches(_Fake([batch]), [("id", "int64"), ("s", "float64")], 8, wire, step))
     assert out["s"].dtype == np.float64 and out["s"].tolist() == [5.0, 7.0, 9.0]
 
 
@@ -130,7 +130,12 @@ def test_stack_joins_columns_into_one_matrix_and_refuses_bad_groups() -> None:
     [out] = list(stacked(iter([batch]), cols, {"x": ["a", "b"]}))
     assert sorted(out) == ["id", "s", "x"] and out["x"].tolist() == [[1.0, 3.0], [2.0, 4.0]]
     assert stacked_columns(cols, {"x": ["a", "b"]}) == {"x": ("float32", 2)}
-    for bad, msg in (({"x": ["a", "id"]}, "one numeric type"), ({"x": ["a", "zz"]}, "not among"), ({"x": ["s"]}, "numeric"),
-                     ({"x": ["a"], "y": ["a"]}, "twice"), ({"id": ["a"]}, "twice")):  # fmt: skip
+    for bad, msg in (
+        ({"x": ["a", "id"]}, "one numeric type"),
+        ({"x": ["a", "zz"]}, "not among"),
+        ({"x": ["s"]}, "numeric"),
+        ({"x": ["a"], "y": ["a"]}, "twice"),
+        ({"id": ["a"]}, "twice"),
+    ):
         with pytest.raises(ValueError, match=msg):
             stacked_columns(cols, bad)

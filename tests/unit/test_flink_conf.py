@@ -43,8 +43,13 @@ def test_flink_exec_writes_the_conf_dir_from_the_images_flink_then_execs(tmp_pat
     (cm / "log4j-console.properties").write_text("ours")
     out = tmp_path / "conf"
     env = {**os.environ, "FLINK_HOME": str(home), "FLINK_CONF_DIR": str(out)}
-    r = subprocess.run([sys.executable, "-m", "tfflink", "flink-exec", "--config-dir", str(cm), "--",
-                        "cat", str(out / "config.yaml")], env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "tfflink", "flink-exec", "--config-dir", str(cm), "--", "cat", str(out / "config.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     conf = yaml.safe_load(r.stdout)
     assert conf["env.java.opts.all"].startswith("--add-opens") and conf["jobmanager.rpc.address"] == "linear-jobmanager"
@@ -62,8 +67,12 @@ def test_node_lines_reach_the_container_stdout_when_configured(tmp_path: Path) -
     lines = sink.read_text().splitlines()
     assert lines[0] == "[worker-1] step 50" and len(lines[1]) == 4000  # long lines cut, never split
     # unset: nothing written anywhere, no error
-    subprocess.run([sys.executable, "-c", code], env={k: v for k, v in os.environ.items() if k != "TFFLINK_LOG_STDOUT"},
-                   check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", code],
+        env={k: v for k, v in os.environ.items() if k != "TFFLINK_LOG_STDOUT"},
+        check=True,
+        timeout=60,
+    )
 
 
 def test_tf_threads_follow_the_containers_cpu_limit(tmp_path: Path) -> None:

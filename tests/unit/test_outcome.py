@@ -11,7 +11,7 @@ def test_running_jobs_have_no_outcome_yet() -> None:
 
 
 def test_finished_is_success() -> None:
-    assert classify("FINISHED").kind is EndKind.SUCCEEDED  # type: ignore[union-attr]
+    assert classify("FINISHED").kind is EndKind.SUCCEEDED
 
 
 def test_fatal_errors_are_not_retried_and_keep_their_python_line() -> None:

@@ -43,7 +43,7 @@ def test_a_bad_report_raises_in_the_users_code_and_writes_nothing(
     tmp_path: Path, args: tuple[object, ...], metrics: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        context(tmp_path).report(*args, **metrics)  # type: ignore[arg-type]
+        context(tmp_path).report(*args, **metrics)
     assert not (tmp_path / "p").exists()
 
 

@@ -23,8 +23,16 @@ def test_valid_job_defaults() -> None:
 
 
 def test_chief_and_evaluator_each_get_a_slot_and_their_place_in_the_roles() -> None:
-    job = parse_job(job_doc(roles={"worker": {"replicas": 2}, "ps": {"replicas": 1}, "chief": {"replicas": 1},
-                                   "evaluator": {"replicas": 1}}))  # fmt: skip
+    job = parse_job(
+        job_doc(
+            roles={
+                "worker": {"replicas": 2},
+                "ps": {"replicas": 1},
+                "chief": {"replicas": 1},
+                "evaluator": {"replicas": 1},
+            }
+        )
+    )
     assert job.spec.roles.sizes() == {"chief": 1, "worker": 2, "ps": 1, "evaluator": 1}
     assert job.spec.slots_needed() == 6  # the AM's slot too
     assert parse_job(job_doc()).spec.roles.sizes() == {"chief": 0, "worker": 1, "ps": 0, "evaluator": 0}

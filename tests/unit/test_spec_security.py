@@ -95,11 +95,24 @@ def test_properties_over_the_environment_limit_fail_validation() -> None:
         parse_job(job_doc(properties={f"k{i}": "x" * 100 for i in range(700)}))
 
 
-@pytest.mark.parametrize("key", ["rest.port", "rest.bind-address", "jobmanager.rpc.address", "blob.server.port",
-                                 "taskmanager.data.port", "restart-strategy.type", "restart-strategy",
-                                 "restart-strategy.fixed-delay.attempts", "taskmanager.numberOfTaskSlots",
-                                 "taskmanager.memory.process.size", "python.executable", "parallelism.default",
-                                 "REST.PORT"])  # fmt: skip
+@pytest.mark.parametrize(
+    "key",
+    [
+        "rest.port",
+        "rest.bind-address",
+        "jobmanager.rpc.address",
+        "blob.server.port",
+        "taskmanager.data.port",
+        "restart-strategy.type",
+        "restart-strategy",
+        "restart-strategy.fixed-delay.attempts",
+        "taskmanager.numberOfTaskSlots",
+        "taskmanager.memory.process.size",
+        "python.executable",
+        "parallelism.default",
+        "REST.PORT",
+    ],
+)
 def test_flink_keys_the_runtime_owns_are_refused_with_the_reason(key: str) -> None:
     with pytest.raises(SpecError) as e:
         parse_job(job_doc(flink={"configuration": {key: "1", "state.backend": "rocksdb"}}))
@@ -109,8 +122,13 @@ def test_flink_keys_the_runtime_owns_are_refused_with_the_reason(key: str) -> No
 
 
 def test_ordinary_flink_keys_pass() -> None:
-    conf = {"state.backend": "rocksdb", "heartbeat.timeout": "20000", "taskmanager.memory.managed.fraction": "0.2",
-            "restart.x": "1", "rest.flamegraph.enabled": "true"}  # fmt: skip
+    conf = {
+        "state.backend": "rocksdb",
+        "heartbeat.timeout": "20000",
+        "taskmanager.memory.managed.fraction": "0.2",
+        "restart.x": "1",
+        "rest.flamegraph.enabled": "true",
+    }
     assert parse_job(job_doc(flink={"configuration": conf})).spec.flink.configuration == conf
     assert "rest.flamegraph.enabled" not in RUNTIME_FLINK_KEYS
 
@@ -139,8 +157,9 @@ def test_env_size_is_bounded() -> None:
 
 
 def test_backoff_never_overflows() -> None:
-    job = parse_job(job_doc(failover={"maxRestarts": 1000, "backoff": {"initialSeconds": 1, "maxSeconds": 60,
-                                                                       "multiplier": 10}}))  # fmt: skip
+    job = parse_job(
+        job_doc(failover={"maxRestarts": 1000, "backoff": {"initialSeconds": 1, "maxSeconds": 60, "multiplier": 10}})
+    )
     p = RestartPolicy.from_spec(job.spec.failover)
     delays = [p.decide(restarts_done=n, reason="x").delay_seconds for n in range(1000)]
     assert delays[:3] == [1, 10, 60] and max(delays) == 60 and delays[309] == 60 and delays[-1] == 60
@@ -150,8 +169,11 @@ def test_backoff_never_overflows() -> None:
 def test_backoff_overflow_inside_the_am() -> None:
     from tfflink.runtime.am_state import ClusterState
 
-    st = ClusterState(roles={"worker": 1}, heartbeat_timeout=5,
-                      policy=RestartPolicy(max_restarts=1000, initial_seconds=1, max_seconds=30, multiplier=10))  # fmt: skip
+    st = ClusterState(
+        roles={"worker": 1},
+        heartbeat_timeout=5,
+        policy=RestartPolicy(max_restarts=1000, initial_seconds=1, max_seconds=30, multiplier=10),
+    )
     for v in range(1, 500):
         st.register("worker", 0, "h:1", v)
         st.finish("worker", 0, v, 1, "boom")
@@ -194,6 +216,14 @@ def test_each_submission_gets_its_own_token_unless_one_is_given(tmp_path: Path) 
     assert RuntimeConfig.from_loaded(loaded, rendezvous="file:///x", submission="c", token="t" * 20).token == "t" * 20
     args = build_parser().parse_args(["submit", "job.yaml", "--token-file", "/run/secrets/am-token"])
     assert args.token_file == "/run/secrets/am-token"
-    r = tfflink("submit", str(tmp_path / "job.yaml"), "--flink-address", "127.0.0.1:1", "--rendezvous", "file:///x",
-                "--token-file", str(tmp_path / "missing"))  # fmt: skip
+    r = tfflink(
+        "submit",
+        str(tmp_path / "job.yaml"),
+        "--flink-address",
+        "127.0.0.1:1",
+        "--rendezvous",
+        "file:///x",
+        "--token-file",
+        str(tmp_path / "missing"),
+    )
     assert r.returncode == 2 and "cannot read --token-file" in r.stderr

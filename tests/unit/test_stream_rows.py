@@ -61,8 +61,11 @@ def test_coerce_dict_names_missing_columns() -> None:
     with pytest.raises(MalformedRow, match="feature step: missing column\\(s\\) n, s"):
         coerce_dict({"id": 1, "x": 0.0}, COLS, "feature step")
     assert coerce_dict({"s": "t", "x": 1, "n": 2, "id": 3, "extra": 0}, COLS, "w") == {
-        "id": 3, "n": 2, "x": 1.0, "s": "t",
-    }  # fmt: skip
+        "id": 3,
+        "n": 2,
+        "x": 1.0,
+        "s": "t",
+    }
 
 
 def test_error_policy_skips_and_counts_or_raises() -> None:
@@ -97,9 +100,12 @@ def test_expand_paths_sorts_globs_and_names_the_missing_pattern(tmp_path: Path) 
 
 def test_generated_rows_are_deterministic_and_typed() -> None:
     src = SourceSpec.model_validate(
-        {"name": "g", "generated": {"rows": 10, "seed": 3},
-         "columns": [{"name": "i", "type": "int64"}, {"name": "v"}, {"name": "t", "type": "string"}]}
-    )  # fmt: skip
+        {
+            "name": "g",
+            "generated": {"rows": 10, "seed": 3},
+            "columns": [{"name": "i", "type": "int64"}, {"name": "v"}, {"name": "t", "type": "string"}],
+        }
+    )
     a, b = generated_row(src, 5), generated_row(src, 5)
     assert a == b and a["i"] == 5 and a["t"] == "t-5" and -1.0 <= a["v"] < 1.0
     assert generated_row(src, 6)["v"] != a["v"]
@@ -111,8 +117,12 @@ def _read(tmp_path: Path, text: str, on_error: str) -> tuple[list[dict[str, obje
     f = tmp_path / "rows.csv"
     f.write_text(text)
     src = SourceSpec.model_validate(
-        {"name": "r", "csv": {"paths": [str(f)]}, "columns": [{"name": "id", "type": "int64"}, {"name": "s", "type": "string"}]}
-    )  # fmt: skip
+        {
+            "name": "r",
+            "csv": {"paths": [str(f)]},
+            "columns": [{"name": "id", "type": "int64"}, {"name": "s", "type": "string"}],
+        }
+    )
     reader = CsvChunkReader(src, on_error, csv_chunks([f], lines=10))
     rows: list[dict[str, object]] = []
     for i in range(len(reader.chunks)):

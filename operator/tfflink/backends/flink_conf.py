@@ -47,8 +47,9 @@ def render(conf: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(sorted(conf.items())), default_flow_style=False, width=1 << 16)
 
 
-def write_conf_dir(dest: Path, *, defaults_dir: Path, overrides: Mapping[str, str],
-                   files: Mapping[str, str] | None = None) -> Path:  # fmt: skip
+def write_conf_dir(
+    dest: Path, *, defaults_dir: Path, overrides: Mapping[str, str], files: Mapping[str, str] | None = None
+) -> Path:
     """Copy ``defaults_dir`` (log4j files...) to ``dest``, merge config.yaml, add ``files``."""
     dest.mkdir(parents=True, exist_ok=True)
     for f in defaults_dir.iterdir():

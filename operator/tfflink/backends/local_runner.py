@@ -197,8 +197,9 @@ class LocalRunner:
                 self.out(printable(f"[{self._elapsed()}] {line}{progress_text(status.get('progress'))}"))
                 last_line, last_print = line, time.monotonic()
             root = rest.root_exception(job_id) if state in FLINK_FAILED else None
-            end = classify(state, root_exception=root, am_phase=status.get("phase"),
-                           am_message=str(status.get("message", "")))  # fmt: skip
+            end = classify(
+                state, root_exception=root, am_phase=status.get("phase"), am_message=str(status.get("message", ""))
+            )
             if end is not None:
                 outcome = {EndKind.SUCCEEDED: "succeeded", EndKind.RETRYABLE: "flink-failed"}.get(end.kind, "tf-failed")
                 return _Attempt(outcome, end.reason, status, self._accumulators(rest, job_id))
@@ -244,8 +245,9 @@ class LocalRunner:
     def _start_tensorboard(self) -> None:
         if self.spec.tensorboard is None or self.tensorboard is not None:
             return
-        self.tensorboard = TensorBoard(self.loaded.resolve(self.spec.tensorboard.log_dir),
-                                       self.workdir / "tensorboard.log")  # fmt: skip
+        self.tensorboard = TensorBoard(
+            self.loaded.resolve(self.spec.tensorboard.log_dir), self.workdir / "tensorboard.log"
+        )
         self.tensorboard.start()
         self.tensorboard.announce_when_ready(self.out, self._stopped)
 

@@ -47,8 +47,9 @@ def private_workdir(workdir: Path) -> None:
     if st.st_uid != os.geteuid():
         raise SubmitError(f"work dir {workdir} belongs to another user (uid {st.st_uid}); use a private one")
     if st.st_mode & 0o022:
-        raise SubmitError(f"work dir {workdir} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
-                          "use a private one")  # fmt: skip
+        raise SubmitError(
+            f"work dir {workdir} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); use a private one"
+        )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -74,10 +75,20 @@ def submit(
     _write_private(cfg_file, cfg.to_json())
     program = Path(__file__).resolve().parent.parent / "runtime" / "flink_job.py"
     cmd = [
-        str(pyflink_home() / "bin" / "flink"), "run", "-m", flink_address, "-d",
-        "-pyexec", python, "-pyclientexec", python,
-        "-py", str(program), "--config", str(cfg_file),
-    ]  # fmt: skip
+        str(pyflink_home() / "bin" / "flink"),
+        "run",
+        "-m",
+        flink_address,
+        "-d",
+        "-pyexec",
+        python,
+        "-pyclientexec",
+        python,
+        "-py",
+        str(program),
+        "--config",
+        str(cfg_file),
+    ]
     run_env = dict(env if env is not None else os.environ)
     run_env.setdefault("FLINK_LOG_DIR", str(workdir))
     try:

@@ -40,11 +40,23 @@ class TensorBoard:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.port = free_port("127.0.0.1")
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", self.log_dir,
-               "--host", "127.0.0.1", "--port", str(self.port), "--reload_interval", "5"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            self.log_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--reload_interval",
+            "5",
+        ]
         with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            )
 
     def ready(self) -> bool:
         """True once it answers HTTP."""

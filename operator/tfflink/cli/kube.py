@@ -204,8 +204,11 @@ def package_dir(root: Path, exclude: Iterable[str] = ()) -> CodePackage:
             except UnicodeDecodeError:
                 pkg.binary_data[f] = raw
     if outside:
-        raise CliError(f"{root}: symlinks pointing outside the job directory cannot be delivered: "
-                       f"{_listing(outside)}; copy the files in, or leave them out with --exclude", EXIT_INVALID)  # fmt: skip
+        raise CliError(
+            f"{root}: symlinks pointing outside the job directory cannot be delivered: "
+            f"{_listing(outside)}; copy the files in, or leave them out with --exclude",
+            EXIT_INVALID,
+        )
     if nested:
         first = nested[0].split("/")[0]
         raise CliError(
@@ -215,8 +218,11 @@ def package_dir(root: Path, exclude: Iterable[str] = ()) -> CodePackage:
             EXIT_INVALID,
         )
     if bad_names:
-        raise CliError(f"{root}: file names must be valid ConfigMap keys (letters, digits, '-', '_', '.'; at most "
-                       f"{MAX_KEY}): {_listing(bad_names)}; rename them or leave them out (--exclude)", EXIT_INVALID)  # fmt: skip
+        raise CliError(
+            f"{root}: file names must be valid ConfigMap keys (letters, digits, '-', '_', '.'; at most "
+            f"{MAX_KEY}): {_listing(bad_names)}; rename them or leave them out (--exclude)",
+            EXIT_INVALID,
+        )
     return pkg
 
 
@@ -246,14 +252,18 @@ def job_path_problems(job: TFFlinkJob) -> list[str]:
         if value and _relative(value):
             norm = posixpath.normpath(value)
             if "/" in norm or norm.startswith(".."):
-                out.append(f"{where}: {value} is not directly in the job file's directory; the code ConfigMap is "
-                           f"one flat directory in the pods ({JOB_DIR}): move it next to the job file, or use an "
-                           "absolute path (image or volume)")  # fmt: skip
+                out.append(
+                    f"{where}: {value} is not directly in the job file's directory; the code ConfigMap is "
+                    f"one flat directory in the pods ({JOB_DIR}): move it next to the job file, or use an "
+                    "absolute path (image or volume)"
+                )
 
     def not_relative(where: str, value: str | None, why: str) -> None:
         if value and _relative(value):
-            out.append(f"{where}: {value} is relative, so in the pods it is inside the code ConfigMap mount "
-                       f"({JOB_DIR}), which {why}; use an absolute path on a volume or an object-store URI")  # fmt: skip
+            out.append(
+                f"{where}: {value} is relative, so in the pods it is inside the code ConfigMap mount "
+                f"({JOB_DIR}), which {why}; use an absolute path on a volume or an object-store URI"
+            )
 
     if spec.entry is not None:
         flat("spec.entry.file", spec.entry.file)
@@ -265,16 +275,21 @@ def job_path_problems(job: TFFlinkJob) -> list[str]:
                 flat(f"spec.input.sources[{i}].csv.paths[{j}]", p)
     not_relative("spec.checkpointDir", spec.checkpoint_dir, "is read-only")
     not_relative("spec.output.path", spec.output.path if spec.output else None, "is read-only")
-    not_relative("spec.savedModel.path", spec.saved_model.path if spec.saved_model else None,
-                 "holds flat files only (no directories)")  # fmt: skip
+    not_relative(
+        "spec.savedModel.path",
+        spec.saved_model.path if spec.saved_model else None,
+        "holds flat files only (no directories)",
+    )
     return out
 
 
 def missing_files(job: TFFlinkJob, pkg: CodePackage) -> list[str]:
     """Relative files the job names that the package leaves out (excluded or hidden)."""
     spec = job.spec
-    named = [("spec.entry.file", spec.entry.file if spec.entry else None),
-             ("spec.input.process.file", spec.input.process.file if spec.input and spec.input.process else None)]  # fmt: skip
+    named = [
+        ("spec.entry.file", spec.entry.file if spec.entry else None),
+        ("spec.input.process.file", spec.input.process.file if spec.input and spec.input.process else None),
+    ]
     for i, src in enumerate(spec.input.sources if spec.input else []):
         named += [
             (f"spec.input.sources[{i}].csv.paths[{j}]", p) for j, p in enumerate(src.csv.paths if src.csv else [])
@@ -359,8 +374,9 @@ def connect(args: argparse.Namespace) -> Kube:
 
     cfg = kubernetes.client.Configuration()
     try:
-        kubernetes.config.load_kube_config(config_file=args.kubeconfig, context=args.context,
-                                           client_configuration=cfg, persist_config=False)  # fmt: skip
+        kubernetes.config.load_kube_config(
+            config_file=args.kubeconfig, context=args.context, client_configuration=cfg, persist_config=False
+        )
     except (ConfigException, OSError) as e:
         if args.kubeconfig or args.context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             where = args.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
@@ -440,13 +456,17 @@ def _is_status(e: BaseException, code: int) -> bool:
 def get_job(kube: Kube, name: str) -> dict[str, Any]:
     """The stored TFFlinkJob; a missing job or a missing CRD is a CliError saying which."""
     try:
-        return dict(kube.custom.get_namespaced_custom_object(GROUP, VERSION, kube.namespace, PLURAL, name,
-                                                             _request_timeout=TIMEOUT))  # fmt: skip
+        return dict(
+            kube.custom.get_namespaced_custom_object(
+                GROUP, VERSION, kube.namespace, PLURAL, name, _request_timeout=TIMEOUT
+            )
+        )
     except Exception as e:
         if _is_status(e, 404):
             if (_status_body(e).get("details") or {}).get("name") == name:
-                raise CliError(f"TFFlinkJob {name} not found in namespace {kube.namespace} "
-                               f"(kubectl get tfj -n {kube.namespace})") from None  # fmt: skip
+                raise CliError(
+                    f"TFFlinkJob {name} not found in namespace {kube.namespace} (kubectl get tfj -n {kube.namespace})"
+                ) from None
             raise CliError(
                 "the API server does not know TFFlinkJobs: install the CRD (kubectl apply -f crds/)"
             ) from None
@@ -478,8 +498,12 @@ class Prepared:
     warnings: list[str]
 
 
-def prepare(job_file: str, namespace: str | None, exclude: Iterable[str] = (),
-            context_namespace: Callable[[], str | None] = lambda: None) -> Prepared:  # fmt: skip
+def prepare(
+    job_file: str,
+    namespace: str | None,
+    exclude: Iterable[str] = (),
+    context_namespace: Callable[[], str | None] = lambda: None,
+) -> Prepared:
     """Load, validate and package; raise SpecError (exit 2) or CliError, creating nothing."""
     import yaml
 
@@ -516,8 +540,10 @@ def _dry_run(p: Prepared) -> None:
     import yaml
 
     sizes = p.package.sizes()
-    print(f"# dry run: nothing was created. ConfigMap {p.config_map['metadata']['name']} "
-          f"(namespace {p.namespace}): {len(sizes)} files, {human(p.package.total)} of {human(CONFIGMAP_LIMIT)}")  # fmt: skip
+    print(
+        f"# dry run: nothing was created. ConfigMap {p.config_map['metadata']['name']} "
+        f"(namespace {p.namespace}): {len(sizes)} files, {human(p.package.total)} of {human(CONFIGMAP_LIMIT)}"
+    )
     for k in p.package.keys:
         print(f"#   {k}  {human(sizes[k])}{'  (binaryData)' if k in p.package.binary_data else ''}")
     print("---")
@@ -527,8 +553,11 @@ def _dry_run(p: Prepared) -> None:
 def _restore(kube: Kube, previous: Any) -> None:
     """Put a replaced ConfigMap back as it was."""
     old = kube.api.sanitize_for_serialization(previous)
-    meta = {k: v for k, v in old.get("metadata", {}).items()
-            if k in ("name", "namespace", "labels", "annotations", "ownerReferences")}  # fmt: skip
+    meta = {
+        k: v
+        for k, v in old.get("metadata", {}).items()
+        if k in ("name", "namespace", "labels", "annotations", "ownerReferences")
+    }
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
     body.update({k: old[k] for k in ("data", "binaryData") if old.get(k)})
     kube.core.replace_namespaced_config_map(meta["name"], meta["namespace"], body, _request_timeout=TIMEOUT)
@@ -555,15 +584,24 @@ def apply(kube: Kube, p: Prepared) -> tuple[bool, bool]:
             kube.core.replace_namespaced_config_map(cm_name, ns, p.config_map, _request_timeout=TIMEOUT)
         cm_done = True
         stored = kube.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, ns, PLURAL, p.name, p.job, field_manager=FIELD_MANAGER, force=True,
-            _content_type=APPLY, _request_timeout=TIMEOUT,
-        )  # fmt: skip
+            GROUP,
+            VERSION,
+            ns,
+            PLURAL,
+            p.name,
+            p.job,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY,
+            _request_timeout=TIMEOUT,
+        )
         job_done = True
         if not isinstance(stored, dict) or not (stored.get("metadata") or {}).get("uid"):
             stored = get_job(kube, p.name)  # the client maps only 200 (not 201 Created) to a body
         ref = owner_reference(p.name, stored["metadata"]["uid"])
-        kube.core.patch_namespaced_config_map(cm_name, ns, {"metadata": {"ownerReferences": [ref]}},
-                                              _content_type=MERGE, _request_timeout=TIMEOUT)  # fmt: skip
+        kube.core.patch_namespaced_config_map(
+            cm_name, ns, {"metadata": {"ownerReferences": [ref]}}, _content_type=MERGE, _request_timeout=TIMEOUT
+        )
     except BaseException:
         _undo(kube, p, cm_done=cm_done, job_created=job_done and not job_existed, previous=previous)
         raise
@@ -574,13 +612,23 @@ def _undo(kube: Kube, p: Prepared, *, cm_done: bool, job_created: bool, previous
     """Best effort: leave the namespace as it was before this submit."""
     steps: list[tuple[str, Callable[[], Any]]] = []
     if job_created:
-        steps.append((f"TFFlinkJob {p.name}", lambda: kube.custom.delete_namespaced_custom_object(
-            GROUP, VERSION, p.namespace, PLURAL, p.name, _request_timeout=TIMEOUT)))  # fmt: skip
+        steps.append(
+            (
+                f"TFFlinkJob {p.name}",
+                lambda: kube.custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, p.namespace, PLURAL, p.name, _request_timeout=TIMEOUT
+                ),
+            )
+        )
     if cm_done:
         cm_name = p.config_map["metadata"]["name"]
         if previous is None:
-            steps.append((f"ConfigMap {cm_name}", lambda: kube.core.delete_namespaced_config_map(
-                cm_name, p.namespace, _request_timeout=TIMEOUT)))  # fmt: skip
+            steps.append(
+                (
+                    f"ConfigMap {cm_name}",
+                    lambda: kube.core.delete_namespaced_config_map(cm_name, p.namespace, _request_timeout=TIMEOUT),
+                )
+            )
         else:
             steps.append((f"ConfigMap {cm_name} (restoring it)", lambda: _restore(kube, previous)))
     for what, step in steps:
@@ -592,10 +640,12 @@ def _undo(kube: Kube, p: Prepared, *, cm_done: bool, job_created: bool, previous
 
 def cmd_submit_kubernetes(args: argparse.Namespace) -> int:
     if args.flink_address or args.rendezvous:
-        raise CliError("--flink-address and --rendezvous are the pods' submitter options; "
-                       "tfflink submit --kubernetes does not take them", EXIT_INVALID)  # fmt: skip
-    p = prepare(args.job, args.namespace, args.exclude or [],
-                lambda: _context_namespace(args.kubeconfig, args.context))  # fmt: skip
+        raise CliError(
+            "--flink-address and --rendezvous are the pods' submitter options; "
+            "tfflink submit --kubernetes does not take them",
+            EXIT_INVALID,
+        )
+    p = prepare(args.job, args.namespace, args.exclude or [], lambda: _context_namespace(args.kubeconfig, args.context))
     for w in p.warnings:
         _warn(w)
     if args.dry_run:
@@ -605,10 +655,14 @@ def cmd_submit_kubernetes(args: argparse.Namespace) -> int:
     kube.namespace = p.namespace
     cm_created, job_created = apply(kube, p)
     cm_name, ns = p.config_map["metadata"]["name"], p.namespace
-    print(f"configmap/{cm_name} {'created' if cm_created else 'replaced'}: {len(p.package.keys)} files, "
-          f"{human(p.package.total)} ({_listing(p.package.keys, 8)}), mounted at {JOB_DIR} in the pods")  # fmt: skip
-    print(f"tfflinkjob.{GROUP}/{p.name} {'created' if job_created else 'configured'} in namespace {ns} "
-          f"(spec.kubernetes.codeConfigMap: {cm_name}; deleting the job deletes the ConfigMap)")  # fmt: skip
+    print(
+        f"configmap/{cm_name} {'created' if cm_created else 'replaced'}: {len(p.package.keys)} files, "
+        f"{human(p.package.total)} ({_listing(p.package.keys, 8)}), mounted at {JOB_DIR} in the pods"
+    )
+    print(
+        f"tfflinkjob.{GROUP}/{p.name} {'created' if job_created else 'configured'} in namespace {ns} "
+        f"(spec.kubernetes.codeConfigMap: {cm_name}; deleting the job deletes the ConfigMap)"
+    )
     print("Follow it with:")
     for c in (f"tfflink status {p.name} -n {ns}", f"tfflink logs {p.name} -n {ns} -f", f"tfflink ui {p.name} -n {ns}"):
         print(f"  {c}")
@@ -630,8 +684,10 @@ def format_status(obj: dict[str, Any]) -> str:
     phase = st.get("phase")
     lines = [f"Name:          {meta.get('name', '?')}", f"Namespace:     {meta.get('namespace', '?')}"]
     if not phase:
-        lines.append("Phase:         Pending (no status yet: the operator has not reported on this job; "
-                     "is it running and watching this namespace?)")  # fmt: skip
+        lines.append(
+            "Phase:         Pending (no status yet: the operator has not reported on this job; "
+            "is it running and watching this namespace?)"
+        )
     else:
         lines.append(f"Phase:         {phase}")
     if st.get("reason"):
@@ -654,22 +710,35 @@ def format_status(obj: dict[str, Any]) -> str:
     progress = st.get("progress") or {}
     if isinstance(progress, dict) and progress.get("step") is not None:
         rate, ckpt = progress.get("stepsPerSecond"), progress.get("checkpointStep")
-        lines.append(f"Progress:      step {progress['step']}" + (f", {rate} steps/s" if rate is not None else "")
-                     + (f", checkpoint at step {ckpt}" if ckpt is not None else ""))  # fmt: skip
+        lines.append(
+            f"Progress:      step {progress['step']}"
+            + (f", {rate} steps/s" if rate is not None else "")
+            + (f", checkpoint at step {ckpt}" if ckpt is not None else "")
+        )
     roles = st.get("roles") or {}
     if roles:
         lines.append("Roles:")
         order = sorted(roles, key=lambda r: TF_ROLES.index(r) if r in TF_ROLES else len(TF_ROLES))
         rows = [["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"]]
-        rows += [[r] + [str((roles[r] or {}).get(k, 0)) for k in ("desired", "running", "succeeded", "failed")]
-                 for r in order]  # fmt: skip
+        rows += [
+            [r] + [str((roles[r] or {}).get(k, 0)) for k in ("desired", "running", "succeeded", "failed")]
+            for r in order
+        ]
         lines += _table(rows)
     conds = st.get("conditions") or []
     if conds:
         lines.append("Conditions:")
         rows = [["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]]
-        rows += [[c.get("type", "?"), c.get("status", "?"), c.get("reason") or "-", c.get("lastTransitionTime") or "-",
-                  c.get("message") or ""] for c in conds]  # fmt: skip
+        rows += [
+            [
+                c.get("type", "?"),
+                c.get("status", "?"),
+                c.get("reason") or "-",
+                c.get("lastTransitionTime") or "-",
+                c.get("message") or "",
+            ]
+            for c in conds
+        ]
         lines += _table(rows)
     return "\n".join(lines)
 
@@ -753,8 +822,9 @@ def _read_once(kube: Kube, pods: list[Any], keep: Callable[[str], bool]) -> None
     merged: list[tuple[str, int, int, str]] = []
     for i, pod in enumerate(pods):
         try:
-            text = kube.core.read_namespaced_pod_log(pod.metadata.name, kube.namespace, container=_container(pod),
-                                                     timestamps=True, _request_timeout=TIMEOUT)  # fmt: skip
+            text = kube.core.read_namespaced_pod_log(
+                pod.metadata.name, kube.namespace, container=_container(pod), timestamps=True, _request_timeout=TIMEOUT
+            )
         except Exception as e:
             if not _is_status(e, 400):  # 400: the container has not started yet
                 raise
@@ -771,8 +841,14 @@ def _read_once(kube: Kube, pods: list[Any], keep: Callable[[str], bool]) -> None
 def _follow_pod(kube: Kube, pod: Any, printer: LogPrinter, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
-            resp = kube.core.read_namespaced_pod_log(pod.metadata.name, kube.namespace, container=_container(pod),
-                                                     follow=True, timestamps=True, _preload_content=False)  # fmt: skip
+            resp = kube.core.read_namespaced_pod_log(
+                pod.metadata.name,
+                kube.namespace,
+                container=_container(pod),
+                follow=True,
+                timestamps=True,
+                _preload_content=False,
+            )
         except Exception as e:  # noqa: BLE001 - any API failure ends this pod's follow with one warning
             if _is_status(e, 400):  # not started yet
                 stop.wait(2)
@@ -790,8 +866,9 @@ def _follow_pod(kube: Kube, pod: Any, printer: LogPrinter, stop: threading.Event
 
 
 def _pods(kube: Kube, name: str, attempt: int) -> list[Any]:
-    pods = kube.core.list_namespaced_pod(kube.namespace, label_selector=pod_selector(name, attempt),
-                                         _request_timeout=TIMEOUT).items  # fmt: skip
+    pods = kube.core.list_namespaced_pod(
+        kube.namespace, label_selector=pod_selector(name, attempt), _request_timeout=TIMEOUT
+    ).items
     return sorted(pods, key=lambda p: p.metadata.name)
 
 
@@ -806,8 +883,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if not args.follow:
         pods = _pods(kube, args.name, attempt) if attempt else []
         if not pods:
-            raise CliError(f"job {args.name} has no TaskManager pods{f' of attempt {attempt}' if attempt else ''} "
-                           f"(phase {phase}); nothing to show yet (tfflink status {args.name})")  # fmt: skip
+            raise CliError(
+                f"job {args.name} has no TaskManager pods{f' of attempt {attempt}' if attempt else ''} "
+                f"(phase {phase}); nothing to show yet (tfflink status {args.name})"
+            )
         _read_once(kube, pods, keep)
         return EXIT_OK
     printer, stop = LogPrinter(keep), threading.Event()
@@ -817,8 +896,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
         while True:
             if attempt and attempt != shown_attempt:
                 if shown_attempt:
-                    print(f"tfflink: {args.name}: attempt {attempt} (restart {st.get('restartCount', '?')})",
-                          file=sys.stderr, flush=True)  # fmt: skip
+                    print(
+                        f"tfflink: {args.name}: attempt {attempt} (restart {st.get('restartCount', '?')})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 shown_attempt = attempt
             for pod in _pods(kube, args.name, attempt) if attempt else []:
                 t = streams.get(pod.metadata.name)
@@ -845,8 +927,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
 # --- ui -----------------------------------------------------------------------------------------
 
 
-def port_forward_command(kubectl: str, job: str, namespace: str, port: int,
-                         kubeconfig: str | None = None, context: str | None = None) -> list[str]:  # fmt: skip
+def port_forward_command(
+    kubectl: str, job: str, namespace: str, port: int, kubeconfig: str | None = None, context: str | None = None
+) -> list[str]:
     cmd = [kubectl]
     cmd += ["--kubeconfig", kubeconfig] if kubeconfig else []
     cmd += ["--context", context] if context else []
@@ -856,8 +939,10 @@ def port_forward_command(kubectl: str, job: str, namespace: str, port: int,
 def cmd_ui(args: argparse.Namespace) -> int:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        raise CliError("kubectl not found on PATH: tfflink ui runs `kubectl port-forward`; install kubectl "
-                       "(https://kubernetes.io/docs/tasks/tools/)")  # fmt: skip
+        raise CliError(
+            "kubectl not found on PATH: tfflink ui runs `kubectl port-forward`; install kubectl "
+            "(https://kubernetes.io/docs/tasks/tools/)"
+        )
     kube = connect(args)
     st = get_job(kube, args.name).get("status") or {}
     svc = jobmanager_service(args.name)
@@ -865,8 +950,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
         kube.core.read_namespaced_service(svc, kube.namespace, _request_timeout=TIMEOUT)
     except Exception as e:
         if _is_status(e, 404):
-            raise CliError(f"job {args.name} has no JobManager Service {svc} (phase {st.get('phase') or 'Pending'}); "
-                           f"it exists while the session cluster does (tfflink status {args.name})") from None  # fmt: skip
+            raise CliError(
+                f"job {args.name} has no JobManager Service {svc} (phase {st.get('phase') or 'Pending'}); "
+                f"it exists while the session cluster does (tfflink status {args.name})"
+            ) from None
         raise
     cmd = port_forward_command(kubectl, args.name, kube.namespace, args.port, args.kubeconfig, args.context)
     log.debug("running %s", cmd)
@@ -906,19 +993,35 @@ def add_commands(sub: Any) -> None:
     """Add ``--kubernetes`` to ``tfflink submit`` and the ``status``, ``logs``, ``ui`` commands."""
     s = sub.choices["submit"]
     g = s.add_argument_group("on Kubernetes (tfflink submit --kubernetes job.yaml)")
-    g.add_argument("--kubernetes", action="store_true",
-                   help="deliver the job's directory as ConfigMap <name>-code and apply the TFFlinkJob")  # fmt: skip
+    g.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="deliver the job's directory as ConfigMap <name>-code and apply the TFFlinkJob",
+    )
     _cluster_options(g)
     g.add_argument("--dry-run", action="store_true", help="print what would be created; create nothing")
-    g.add_argument("--exclude", action="append", metavar="GLOB",
-                   help="leave files/directories matching GLOB out of the code ConfigMap (repeatable)")  # fmt: skip
+    g.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="leave files/directories matching GLOB out of the code ConfigMap (repeatable)",
+    )
     pods_submit = s.get_default("fn")
 
     def submit(args: argparse.Namespace) -> int:
         if args.kubernetes:
             return guarded(cmd_submit_kubernetes)(args)
-        used = [o for o, v in (("--namespace", args.namespace), ("--kubeconfig", args.kubeconfig),
-                               ("--context", args.context), ("--dry-run", args.dry_run), ("--exclude", args.exclude)) if v]  # fmt: skip
+        used = [
+            o
+            for o, v in (
+                ("--namespace", args.namespace),
+                ("--kubeconfig", args.kubeconfig),
+                ("--context", args.context),
+                ("--dry-run", args.dry_run),
+                ("--exclude", args.exclude),
+            )
+            if v
+        ]
         if used:
             _err(f"submit: {', '.join(used)} only with --kubernetes")
             return EXIT_INVALID

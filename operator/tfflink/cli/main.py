@@ -116,9 +116,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if len(token) < 16:
             _err(f"--token-file {args.token_file}: the token must have at least 16 characters")
             return EXIT_INVALID
-    cfg = RuntimeConfig.from_loaded(loaded, rendezvous=args.rendezvous,
-                                    submission=args.submission or uuid.uuid4().hex[:12],
-                                    restarts_done=args.restarts_done, token=token)  # fmt: skip
+    cfg = RuntimeConfig.from_loaded(
+        loaded,
+        rendezvous=args.rendezvous,
+        submission=args.submission or uuid.uuid4().hex[:12],
+        restarts_done=args.restarts_done,
+        token=token,
+    )
     import tempfile
 
     # A private directory of our own unless given: it briefly holds the token (never a fixed
@@ -168,8 +172,9 @@ def cmd_flink_exec(args: argparse.Namespace) -> int:
     dest = Path(os.environ.get("FLINK_CONF_DIR") or "/opt/tfflink/conf")
     overrides = yaml.safe_load((src / CONFIG_FILE).read_text()) or {}
     files = {f.name: f.read_text() for f in src.glob("log4j*.properties")}
-    write_conf_dir(dest, defaults_dir=home / "conf", overrides={str(k): str(v) for k, v in overrides.items()},
-                   files=files)  # fmt: skip
+    write_conf_dir(
+        dest, defaults_dir=home / "conf", overrides={str(k): str(v) for k, v in overrides.items()}, files=files
+    )
     os.execvp(command[0], command)
     return EXIT_FAILED  # not reached
 
@@ -197,8 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flink-address", metavar="HOST:PORT", help="submit to this existing session cluster instead")
     r.add_argument("--workdir", help="where logs and Flink files go (default .tfflink/<name>-<time>)")
     r.add_argument("--status-file", help="write the final status as JSON here")
-    r.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="also TF's C++ INFO logs and deprecation notices in the node output")  # fmt: skip
+    r.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also TF's C++ INFO logs and deprecation notices in the node output",
+    )
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser(

@@ -39,8 +39,14 @@ class Outcome:
         return self.kind is EndKind.RETRYABLE
 
 
-def classify(flink_state: str, *, root_exception: str | None = None, am_phase: str | None = None,
-             am_message: str = "", am_restarts: int | None = None) -> Outcome | None:  # fmt: skip
+def classify(
+    flink_state: str,
+    *,
+    root_exception: str | None = None,
+    am_phase: str | None = None,
+    am_message: str = "",
+    am_restarts: int | None = None,
+) -> Outcome | None:
     """The outcome of a Flink job in ``flink_state``; None while it has not ended."""
     if flink_state == FLINK_DONE:
         return Outcome(EndKind.SUCCEEDED)

@@ -38,8 +38,11 @@ from .outcome import EndKind, Outcome, classify
 from .policy import RestartPolicy
 from .states import Phase
 
-END_REASONS = {EndKind.GAVE_UP: "TFJobFailed", EndKind.NOT_RETRYABLE: "NotRetryable",
-               EndKind.RETRYABLE: "FlinkJobFailed"}  # fmt: skip
+END_REASONS = {
+    EndKind.GAVE_UP: "TFJobFailed",
+    EndKind.NOT_RETRYABLE: "NotRetryable",
+    EndKind.RETRYABLE: "FlinkJobFailed",
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,13 @@ class Observation:
 
     def end(self) -> Outcome | None:
         """How the submitted Flink job ended (None: it has not)."""
-        return classify(self.flink_state or "", root_exception=self.root_exception, am_phase=self.am_phase,
-                        am_message=self.am_message, am_restarts=self.am_restarts)  # fmt: skip
+        return classify(
+            self.flink_state or "",
+            root_exception=self.root_exception,
+            am_phase=self.am_phase,
+            am_message=self.am_message,
+            am_restarts=self.am_restarts,
+        )
 
 
 @dataclass(frozen=True)
@@ -126,9 +134,12 @@ def taskmanagers_wanted(spec: TFFlinkJobSpec) -> int:
 
 
 _PHASE_CONDITIONS: dict[str, Literal["Running", "Restarting", "Suspended", "Succeeded", "Failed"]] = {
-    "Running": "Running", "Restarting": "Restarting", "Suspended": "Suspended",
-    "Succeeded": "Succeeded", "Failed": "Failed",
-}  # fmt: skip
+    "Running": "Running",
+    "Restarting": "Restarting",
+    "Suspended": "Suspended",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+}
 _WARNING_PHASES = {"Restarting", "Failed"}
 
 FENCE_SECONDS = 300.0
@@ -177,8 +188,12 @@ class _Planner:
         st.attempt += 1
         st.flink_job_id = None
         not_before = now_rfc3339(self.now + timedelta(seconds=delay))
-        st.intent = Intent(action="Restart" if phase is Phase.RESTARTING else "Deploy", attempt=st.attempt,
-                           reason=reason, not_before=not_before)  # fmt: skip
+        st.intent = Intent(
+            action="Restart" if phase is Phase.RESTARTING else "Deploy",
+            attempt=st.attempt,
+            reason=reason,
+            not_before=not_before,
+        )
         self.enter(phase, reason, message)
         if phase is Phase.DEPLOYING:
             self.start_deploy()
@@ -219,14 +234,21 @@ class _Planner:
             f" and {len(obs.stale_pods) - 5} more" if len(obs.stale_pods) > 5 else ""
         )
         if self.elapsed(since) > FENCE_SECONDS:
-            self.finish(Phase.FAILED, "OldPodsNotGone",
-                        f"pods of an earlier attempt were still there {FENCE_SECONDS:g}s after their teardown: "
-                        f"{left or 'none listed'}; a node that stopped answering keeps its pods Terminating "
-                        "(delete them with --force once the node is known to be down, then recreate the job)")  # fmt: skip
+            self.finish(
+                Phase.FAILED,
+                "OldPodsNotGone",
+                f"pods of an earlier attempt were still there {FENCE_SECONDS:g}s after their teardown: "
+                f"{left or 'none listed'}; a node that stopped answering keeps its pods Terminating "
+                "(delete them with --force once the node is known to be down, then recreate the job)",
+            )
             return False
         if obs.stale_pods:
-            self.enter(st.phase, WAITING, f"attempt {st.attempt} starts once the pods of earlier attempts are "
-                                          f"gone (up to {FENCE_SECONDS:g}s): {left}")  # fmt: skip
+            self.enter(
+                st.phase,
+                WAITING,
+                f"attempt {st.attempt} starts once the pods of earlier attempts are "
+                f"gone (up to {FENCE_SECONDS:g}s): {left}",
+            )
         return False
 
     def finish(self, phase: Literal[Phase.SUCCEEDED, Phase.FAILED], reason: str, message: str) -> None:
@@ -270,8 +292,10 @@ class _Planner:
         decision = self.policy.decide(restarts_done=self.st.restart_count, reason=failure.message)
         if decision.restart:
             self.st.restart_count += 1
-            msg = f"{failure.message}; full restart {self.st.restart_count}/{self.policy.max_restarts} " \
-                  f"in {decision.delay_seconds:g}s"  # fmt: skip
+            msg = (
+                f"{failure.message}; full restart {self.st.restart_count}/{self.policy.max_restarts} "
+                f"in {decision.delay_seconds:g}s"
+            )
             self.new_attempt(Phase.RESTARTING, failure.reason, msg, decision.delay_seconds)
         else:
             self.finish(Phase.FAILED, failure.reason, decision.reason)
@@ -323,8 +347,11 @@ class _Planner:
         if total is not None and total > st.restart_count:
             added = total - st.restart_count
             st.restart_count = total
-            self.plan.events.append(Event("Warning", "TFClusterRestarted",
-                                          f"the AM restarted the TF cluster ({added} more, {total} in all)"))  # fmt: skip
+            self.plan.events.append(
+                Event(
+                    "Warning", "TFClusterRestarted", f"the AM restarted the TF cluster ({added} more, {total} in all)"
+                )
+            )
 
     def progress(self) -> None:
         """The AM's latest progress; the last checkpoint step outlives an AM that has none yet
@@ -358,10 +385,12 @@ class _Planner:
         desired = {r: n for r, n in spec.roles.sizes().items() if n or r in ("worker", "ps")}
         seen = self.obs.roles or {}
         self.st.roles = {
-            role: RoleStatus(desired=count, **{k: v for k, v in seen.get(role, {}).items()
-                                              if k in ("running", "succeeded", "failed")})
+            role: RoleStatus(
+                desired=count,
+                **{k: v for k, v in seen.get(role, {}).items() if k in ("running", "succeeded", "failed")},
+            )
             for role, count in desired.items()
-        }  # fmt: skip
+        }
 
     def run(self, generation: int) -> Plan:
         st, spec = self.st, self.spec

@@ -61,8 +61,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     api = KubeApi(load_client(), workers=config.api_workers, field_manager=config.field_manager)
-    memo["deps"] = reconciler.Deps(api=api, flink=FlinkClient(config.flink_url_template),
-                                   config=config, metrics=metrics)  # fmt: skip
+    memo["deps"] = reconciler.Deps(
+        api=api, flink=FlinkClient(config.flink_url_template), config=config, metrics=metrics
+    )
 
 
 FINALIZER = f"{n.GROUP}/finalizer"

@@ -96,16 +96,22 @@ class LeaseElector:
         meta: dict[str, Any] = {"name": self.s.name, "namespace": self.s.namespace}
         if version:
             meta["resourceVersion"] = version
-        spec = {"holderIdentity": self.s.identity, "leaseDurationSeconds": max(1, round(duration)),
-                "acquireTime": acquired, "renewTime": now, "leaseTransitions": transitions}  # fmt: skip
+        spec = {
+            "holderIdentity": self.s.identity,
+            "leaseDurationSeconds": max(1, round(duration)),
+            "acquireTime": acquired,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
 
     def _read(self) -> dict[str, Any] | None:
         """The stored Lease, None if there is none."""
         s = self.s
         try:
-            resp = self.api.read_namespaced_lease(s.name, s.namespace, _request_timeout=s.request_timeout,
-                                                  _preload_content=False)  # fmt: skip
+            resp = self.api.read_namespaced_lease(
+                s.name, s.namespace, _request_timeout=s.request_timeout, _preload_content=False
+            )
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -118,8 +124,9 @@ class LeaseElector:
         s, timeout = self.s, self.s.request_timeout
         lease = self._read()
         if lease is None:
-            body = self._body(acquired=_micro_time(datetime.now(UTC)), transitions=0, version=None,
-                              duration=s.lease_duration)  # fmt: skip
+            body = self._body(
+                acquired=_micro_time(datetime.now(UTC)), transitions=0, version=None, duration=s.lease_duration
+            )
             try:
                 self.api.create_namespaced_lease(s.namespace, body, _request_timeout=timeout)
             except ApiException as e:
@@ -139,9 +146,12 @@ class LeaseElector:
             return False  # held, and renewed recently enough
         acquired = spec.get("acquireTime") if mine else None
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
-        body = self._body(acquired=acquired or _micro_time(datetime.now(UTC)), transitions=transitions,
-                          version=(lease.get("metadata") or {}).get("resourceVersion"),
-                          duration=s.lease_duration)  # fmt: skip
+        body = self._body(
+            acquired=acquired or _micro_time(datetime.now(UTC)),
+            transitions=transitions,
+            version=(lease.get("metadata") or {}).get("resourceVersion"),
+            duration=s.lease_duration,
+        )
         try:
             self.api.replace_namespaced_lease(s.name, s.namespace, body, _request_timeout=timeout)
         except ApiException as e:
@@ -177,8 +187,9 @@ class LeaseElector:
                 log.error("the Lease %s/%s is held by %r now", self.s.namespace, self.s.name, self.holder)
                 return
             if self.clock() - renewed > self.s.renew_deadline:
-                log.error("could not renew the Lease %s/%s for %gs", self.s.namespace, self.s.name,
-                          self.s.renew_deadline)  # fmt: skip
+                log.error(
+                    "could not renew the Lease %s/%s for %gs", self.s.namespace, self.s.name, self.s.renew_deadline
+                )
                 return
 
     def release(self) -> None:
@@ -190,9 +201,12 @@ class LeaseElector:
             spec = lease.get("spec") or {}
             if spec.get("holderIdentity") != s.identity:
                 return
-            body = self._body(acquired=spec.get("acquireTime") or _micro_time(datetime.now(UTC)),
-                              transitions=int(spec.get("leaseTransitions") or 0),
-                              version=(lease.get("metadata") or {}).get("resourceVersion"), duration=1)  # fmt: skip
+            body = self._body(
+                acquired=spec.get("acquireTime") or _micro_time(datetime.now(UTC)),
+                transitions=int(spec.get("leaseTransitions") or 0),
+                version=(lease.get("metadata") or {}).get("resourceVersion"),
+                duration=1,
+            )
             body["spec"]["holderIdentity"] = None
             self.api.replace_namespaced_lease(s.name, s.namespace, body, _request_timeout=s.request_timeout)
             log.info("gave up the Lease %s/%s", s.namespace, s.name)

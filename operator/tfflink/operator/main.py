@@ -24,16 +24,31 @@ def _leader_args(p: argparse.ArgumentParser) -> None:
     d = LeaseSettings(namespace="-", identity="-")
     g = p.add_argument_group("leader election (a coordination.k8s.io/v1 Lease; replicas > 1 need it)")
     g.add_argument("--leader-elect", action="store_true", help="act only while holding the Lease")
-    g.add_argument("--leader-elect-resource-namespace", default=os.environ.get("POD_NAMESPACE", ""),
-                   help="the Lease's namespace (default: $POD_NAMESPACE)")  # fmt: skip
+    g.add_argument(
+        "--leader-elect-resource-namespace",
+        default=os.environ.get("POD_NAMESPACE", ""),
+        help="the Lease's namespace (default: $POD_NAMESPACE)",
+    )
     g.add_argument("--leader-elect-resource-name", default=d.name, help="the Lease's name")
     g.add_argument("--leader-elect-identity", default=None, help="this replica's name (default: $POD_NAME)")
-    g.add_argument("--leader-elect-lease-duration", type=float, default=d.lease_duration,
-                   help="seconds a follower waits after the leader's last renewal")  # fmt: skip
-    g.add_argument("--leader-elect-renew-deadline", type=float, default=d.renew_deadline,
-                   help="seconds the leader may fail to renew before it exits")  # fmt: skip
-    g.add_argument("--leader-elect-retry-period", type=float, default=d.retry_period,
-                   help="seconds between renewals and between tries")  # fmt: skip
+    g.add_argument(
+        "--leader-elect-lease-duration",
+        type=float,
+        default=d.lease_duration,
+        help="seconds a follower waits after the leader's last renewal",
+    )
+    g.add_argument(
+        "--leader-elect-renew-deadline",
+        type=float,
+        default=d.renew_deadline,
+        help="seconds the leader may fail to renew before it exits",
+    )
+    g.add_argument(
+        "--leader-elect-retry-period",
+        type=float,
+        default=d.retry_period,
+        help="seconds between renewals and between tries",
+    )
 
 
 def lease_settings(args: argparse.Namespace) -> LeaseSettings | None:
@@ -43,11 +58,13 @@ def lease_settings(args: argparse.Namespace) -> LeaseSettings | None:
     if not args.leader_elect_resource_namespace:
         raise ValueError("--leader-elect needs --leader-elect-resource-namespace (or POD_NAMESPACE)")
     return LeaseSettings(
-        namespace=args.leader_elect_resource_namespace, name=args.leader_elect_resource_name,
+        namespace=args.leader_elect_resource_namespace,
+        name=args.leader_elect_resource_name,
         identity=args.leader_elect_identity or default_identity(),
-        lease_duration=args.leader_elect_lease_duration, renew_deadline=args.leader_elect_renew_deadline,
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
         retry_period=args.leader_elect_retry_period,
-    )  # fmt: skip
+    )
 
 
 def parse_args(argv: list[str] | None) -> tuple[OperatorConfig, argparse.Namespace]:
@@ -73,9 +90,13 @@ def parse_args(argv: list[str] | None) -> tuple[OperatorConfig, argparse.Namespa
     args = p.parse_args(argv)
     namespaces = tuple(args.namespace) or (() if args.all_namespaces else env.namespaces)
     cfg = OperatorConfig(
-        namespaces=namespaces, flink_url_template=args.flink_url_template, poll_seconds=args.poll_seconds,
-        metrics_port=args.metrics_port, liveness=args.liveness, watch_timeout_seconds=args.watch_timeout,
-    )  # fmt: skip
+        namespaces=namespaces,
+        flink_url_template=args.flink_url_template,
+        poll_seconds=args.poll_seconds,
+        metrics_port=args.metrics_port,
+        liveness=args.liveness,
+        watch_timeout_seconds=args.watch_timeout,
+    )
     return cfg, args
 
 
@@ -87,9 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg, args = parse_args(argv)
     kopf.configure(
-        debug=args.verbose, verbose=args.verbose,
-        log_format={"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL}[args.log_format],
-    )  # fmt: skip
+        debug=args.verbose,
+        verbose=args.verbose,
+        log_format={"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL}[
+            args.log_format
+        ],
+    )
     logging.getLogger("tfflink").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         lease = lease_settings(args)
@@ -99,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     if lease is not None:
         cfg = replace(cfg, field_manager=f"tfflink-operator@{lease.identity}"[:128])
     operator = kopf.operator(
-        clusterwide=not cfg.namespaces, namespaces=list(cfg.namespaces),
-        liveness_endpoint=cfg.liveness or None, standalone=True, memo=kopf.Memo(config=cfg),
-    )  # fmt: skip
+        clusterwide=not cfg.namespaces,
+        namespaces=list(cfg.namespaces),
+        liveness_endpoint=cfg.liveness or None,
+        standalone=True,
+        memo=kopf.Memo(config=cfg),
+    )
     return asyncio.run(operator if lease is None else _lead(lease, cfg, operator)) or 0
 
 

@@ -12,13 +12,18 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.reconciles = Counter("tfflink_operator_reconciles_total", "Reconcile passes by result.",
-                                  ["result"], registry=self.registry)  # fmt: skip
-        self.restarts = Counter("tfflink_operator_restarts_total", "Full restarts of a session cluster after a failure.",
-                                registry=self.registry)  # fmt: skip
+        self.reconciles = Counter(
+            "tfflink_operator_reconciles_total", "Reconcile passes by result.", ["result"], registry=self.registry
+        )
+        self.restarts = Counter(
+            "tfflink_operator_restarts_total",
+            "Full restarts of a session cluster after a failure.",
+            registry=self.registry,
+        )
         self.jobs = Gauge("tfflink_operator_jobs", "TFFlinkJobs by phase.", ["phase"], registry=self.registry)
-        self.seconds = Histogram("tfflink_operator_reconcile_seconds", "Duration of one reconcile pass.",
-                                 registry=self.registry)  # fmt: skip
+        self.seconds = Histogram(
+            "tfflink_operator_reconcile_seconds", "Duration of one reconcile pass.", registry=self.registry
+        )
         self._phases: dict[tuple[str, str], Phase] = {}
         for p in Phase:
             self.jobs.labels(p.value).set(0)

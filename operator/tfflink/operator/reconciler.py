@@ -84,22 +84,32 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
         return obs
     am: dict[str, Any] = {}
     if status.phase is Phase.RUNNING or state in FLINK_FAILED:
-        address = trusted_am_address(await deps.api.am_address(ref.namespace, ref.name), owned_by(facts, ref.uid),
-                                     status.attempt)  # fmt: skip
+        address = trusted_am_address(
+            await deps.api.am_address(ref.namespace, ref.name), owned_by(facts, ref.uid), status.attempt
+        )
         am = (await deps.flink.am_status(address) if address else None) or {}
     root = await deps.flink.root_exception(ref.namespace, ref.name, job_id) if state in FLINK_FAILED else None
     restarts = am.get("restarts")
     am_restarts = restarts if isinstance(restarts, int) and not isinstance(restarts, bool) else None
     roles = None
     if isinstance(am.get("roles"), dict):
-        roles = {r: {k.lower(): int(v) for k, v in c.items() if isinstance(v, int)}
-                 for r, c in am["roles"].items() if isinstance(c, dict)}  # fmt: skip
+        roles = {
+            r: {k.lower(): int(v) for k, v in c.items() if isinstance(v, int)}
+            for r, c in am["roles"].items()
+            if isinstance(c, dict)
+        }
     phase = am.get("phase")
     return dataclasses.replace(
-        obs, flink_job_id=job_id, flink_state=state, root_exception=root, am_restarts=am_restarts, roles=roles,
-        am_phase=phase if isinstance(phase, str) else None, am_message=str(am.get("message") or "")[:2000],
+        obs,
+        flink_job_id=job_id,
+        flink_state=state,
+        root_exception=root,
+        am_restarts=am_restarts,
+        roles=roles,
+        am_phase=phase if isinstance(phase, str) else None,
+        am_message=str(am.get("message") or "")[:2000],
         progress=ProgressStatus.from_am(am.get("progress")),
-    )  # fmt: skip
+    )
 
 
 async def execute(deps: Deps, ref: JobRef, action: Action, status: TFFlinkJobStatus) -> None:
@@ -170,8 +180,13 @@ class JobLoop:
         meta = body["metadata"]
         ref = JobRef(name=name, namespace=ns, uid=meta["uid"], job=job)
         obs = await _observe(deps, ref, self.status, facts)
-        plan: Plan = reconcile(spec=job.spec, status=self.status, obs=obs, now=datetime.now(UTC),
-                               generation=int(meta.get("generation") or 0))  # fmt: skip
+        plan: Plan = reconcile(
+            spec=job.spec,
+            status=self.status,
+            obs=obs,
+            now=datetime.now(UTC),
+            generation=int(meta.get("generation") or 0),
+        )
         plan.status.tensorboard_url = manifests.tensorboard_url(ref)  # a Kubernetes fact, not the planner's
         if plan.status != self.status:
             restarts = plan.status.restart_count - self.status.restart_count
@@ -183,8 +198,14 @@ class JobLoop:
         for action in plan.actions:
             if now - self.recent.get(action, -1e9) < IN_FLIGHT_SECONDS[action.kind]:
                 continue
-            log.info("%s/%s: %s attempt=%s", ns, name, action.kind, action.attempt,
-                     extra={"job": f"{ns}/{name}", "action": action.kind})  # fmt: skip
+            log.info(
+                "%s/%s: %s attempt=%s",
+                ns,
+                name,
+                action.kind,
+                action.attempt,
+                extra={"job": f"{ns}/{name}", "action": action.kind},
+            )
             try:
                 await execute(deps, ref, action, self.status)
             except ApiException as e:

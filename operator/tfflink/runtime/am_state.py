@@ -292,9 +292,15 @@ class ClusterState:
                 "progress": self._job_progress(),
             }
             if full:
-                out["nodes"] = {n.name: {"state": n.state.value, "address": n.address, "error": n.error,
-                                         "progress": n.progress.to_wire() if n.progress else None}
-                                for n in self.nodes.values()}  # fmt: skip
+                out["nodes"] = {
+                    n.name: {
+                        "state": n.state.value,
+                        "address": n.address,
+                        "error": n.error,
+                        "progress": n.progress.to_wire() if n.progress else None,
+                    }
+                    for n in self.nodes.values()
+                }
             else:
                 out["restartReasons"] = [r[:500] for r in self.restart_reasons[-PUBLIC_REASONS:]]
             return out

@@ -141,7 +141,7 @@ def encode_rows(rows: list[Any]) -> bytes:
     return b"".join(parts)
 
 
-class TypedColumns(list):  # type: ignore[type-arg]
+class TypedColumns(list[Any]):
     """One ``T`` row batch: numpy arrays in column order (no per-row Python objects)."""
 
     checkpoint = 0  # the checkpoint this batch is the last one before (a K frame preceded it)

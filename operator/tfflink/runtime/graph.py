@@ -110,8 +110,10 @@ def add_file_sink(results: DataStream, cfg: RuntimeConfig, parallelism: int, gro
     assert out is not None
     written = (
         results.flat_map(FileWriter(out, cfg.resolve(out.path)), output_type=Types.STRING())
-        .name("output").set_parallelism(parallelism).slot_sharing_group(group)
-    )  # fmt: skip
+        .name("output")
+        .set_parallelism(parallelism)
+        .slot_sharing_group(group)
+    )
     written.print().name("output-end").set_parallelism(parallelism).slot_sharing_group(group)
     return written
 

@@ -237,11 +237,14 @@ def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) 
     out = (
         PyDataStream(fed)
         .flat_map(JvmFedWorker(cfg, sockets, inp, base_dir), output_type=PICKLED)
-        .name(WORKER).uid(WORKER).set_parallelism(n).slot_sharing_group(WORKER)
+        .name(WORKER)
+        .uid(WORKER)
+        .set_parallelism(n)
+        .slot_sharing_group(WORKER)
         # Its own task: while the feeder's thread waits for the TF node, this one must run (it
         # starts that node); forward edge + one slot-sharing group keep subtask i beside feeder i.
         .disable_chaining()
-    )  # fmt: skip
+    )
     if spec.output is not None:
         add_file_sink(out, cfg, n, WORKER)
     else:

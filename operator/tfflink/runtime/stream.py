@@ -81,9 +81,12 @@ def _float(v: Any) -> float:
 
 
 _PARSE: dict[ColumnType, Callable[[Any], Any]] = {
-    ColumnType.FLOAT32: _float, ColumnType.FLOAT64: _float,
-    ColumnType.INT32: _ranged_int(32), ColumnType.INT64: _ranged_int(64), ColumnType.STRING: str,
-}  # fmt: skip
+    ColumnType.FLOAT32: _float,
+    ColumnType.FLOAT64: _float,
+    ColumnType.INT32: _ranged_int(32),
+    ColumnType.INT64: _ranged_int(64),
+    ColumnType.STRING: str,
+}
 
 
 def coerce(values: Iterable[Any], columns: list[Column], where: str) -> Row:
@@ -257,11 +260,14 @@ def source_stream(
     # The chunk list travels inside the reader; the source only numbers the chunks.
     return (
         env.from_source(NumberSequenceSource(0, len(chunks) - 1), WatermarkStrategy.no_watermarks(), source.name)
-        .set_parallelism(1).slot_sharing_group(group)
+        .set_parallelism(1)
+        .slot_sharing_group(group)
         .rebalance()
         .flat_map(CsvChunkReader(source, on_error, chunks), output_type=PICKLED)
-        .name(f"{source.name}-csv").set_parallelism(parallelism).slot_sharing_group(group)
-    )  # fmt: skip
+        .name(f"{source.name}-csv")
+        .set_parallelism(parallelism)
+        .slot_sharing_group(group)
+    )
 
 
 # -- join and feature step ---------------------------------------------------------------------
@@ -333,11 +339,14 @@ def input_stream(
         assert inp.join is not None
         key = inp.join.key
         stream = (
-            streams[0].connect(streams[1])
+            streams[0]
+            .connect(streams[1])
             .key_by(lambda r, k=key: r[k], lambda r, k=key: r[k])
             .process(InnerJoin(), output_type=PICKLED)
-            .name(f"join-on-{key}").set_parallelism(parallelism).slot_sharing_group(group)
-        )  # fmt: skip
+            .name(f"join-on-{key}")
+            .set_parallelism(parallelism)
+            .slot_sharing_group(group)
+        )
     else:
         stream = streams[0]
     if (inp.process is None and inp.columns is None) or (inp.process is not None and inp.process.batch):
@@ -349,8 +358,10 @@ def input_stream(
     function = inp.process.function if inp.process else "process"
     return (
         stream.flat_map(FeatureStep(path, function, inp.row_columns(), inp.on_error), output_type=PICKLED)
-        .name("features").set_parallelism(parallelism).slot_sharing_group(group)
-    )  # fmt: skip
+        .name("features")
+        .set_parallelism(parallelism)
+        .slot_sharing_group(group)
+    )
 
 
 # -- the last hop: keyed, end-aware subtasks ---------------------------------------------------
@@ -373,9 +384,12 @@ def to_subtasks(env: StreamExecutionEnvironment, rows: DataStream, group: str) -
     routed = rows.map(_RoundRobin(), output_type=ROUTED).name("route").slot_sharing_group(group)
     markers = (
         env.from_source(NumberSequenceSource(0, ROUTE_KEYS - 1), WatermarkStrategy.no_watermarks(), "end-markers")
-        .set_parallelism(1).slot_sharing_group(group)
-        .map(lambda k: (int(k), None), output_type=ROUTED).set_parallelism(1).slot_sharing_group(group)
-    )  # fmt: skip
+        .set_parallelism(1)
+        .slot_sharing_group(group)
+        .map(lambda k: (int(k), None), output_type=ROUTED)
+        .set_parallelism(1)
+        .slot_sharing_group(group)
+    )
     return routed.union(markers).key_by(lambda t: t[0], key_type=Types.INT())
 
 

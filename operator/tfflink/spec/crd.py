@@ -235,8 +235,9 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
                 out[key] = apply_defaults(sub, out[key])
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):
-            out = {k: apply_defaults(extra, v) if k not in (schema.get("properties") or {}) else v
-                   for k, v in out.items()}  # fmt: skip
+            out = {
+                k: apply_defaults(extra, v) if k not in (schema.get("properties") or {}) else v for k, v in out.items()
+            }
         return out
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [apply_defaults(schema["items"], v) for v in value]

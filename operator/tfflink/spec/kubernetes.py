@@ -77,8 +77,12 @@ class IngressSpec(_Model):
     authenticating ingress (annotations) or on an internal class.
     """
 
-    host: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-                      description="Host name the UI is served on.")  # fmt: skip
+    host: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Host name the UI is served on.",
+    )
     path: str = Field("/", pattern=r"^/", max_length=256, description="Path prefix.")
     class_name: str | None = Field(None, max_length=253, description="IngressClass to use.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations (auth, TLS...).")

@@ -178,8 +178,13 @@ class _BoundedLoader(yaml.SafeLoader):
 def load_yaml_documents(text: str, source: str) -> list[Any]:
     """The non-empty YAML documents of ``text``; SpecError for invalid, huge or bomb-like YAML."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
-        raise SpecError(source, [f"<document>: {len(text.encode('utf-8', 'surrogatepass'))} bytes, over the "
-                                 f"{MAX_DOCUMENT_BYTES}-byte limit of a job file"])  # fmt: skip
+        raise SpecError(
+            source,
+            [
+                f"<document>: {len(text.encode('utf-8', 'surrogatepass'))} bytes, over the "
+                f"{MAX_DOCUMENT_BYTES}-byte limit of a job file"
+            ],
+        )
     try:
         return [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]  # safe loader
     except _TooBig as e:

@@ -28,12 +28,26 @@ MAX_FLINK_CONFIGURATION_BYTES = 64 << 10
 _ADDRESSES = "the Flink cluster's addresses and ports are tfflink's, its clients and network rules rely on them"
 # Flink keys the runtime sets itself, each with the reason a job may not override it.
 RUNTIME_FLINK_KEYS: dict[str, str] = {
-    **dict.fromkeys((
-        "jobmanager.rpc.address", "jobmanager.rpc.port", "jobmanager.rpc.bind-port", "jobmanager.bind-host",
-        "rest.address", "rest.port", "rest.bind-address", "rest.bind-port", "blob.server.port",
-        "taskmanager.host", "taskmanager.bind-host", "taskmanager.rpc.port", "taskmanager.rpc.bind-port",
-        "taskmanager.data.port", "taskmanager.data.bind-port",
-    ), _ADDRESSES),
+    **dict.fromkeys(
+        (
+            "jobmanager.rpc.address",
+            "jobmanager.rpc.port",
+            "jobmanager.rpc.bind-port",
+            "jobmanager.bind-host",
+            "rest.address",
+            "rest.port",
+            "rest.bind-address",
+            "rest.bind-port",
+            "blob.server.port",
+            "taskmanager.host",
+            "taskmanager.bind-host",
+            "taskmanager.rpc.port",
+            "taskmanager.rpc.bind-port",
+            "taskmanager.data.port",
+            "taskmanager.data.bind-port",
+        ),
+        _ADDRESSES,
+    ),
     "restart-strategy": "failover is tfflink's (spec.failover), Flink must not restart tasks on its own",
     "taskmanager.numberoftaskslots": "set spec.flink.taskSlots",
     "jobmanager.memory.process.size": "set spec.flink.jobManager.memory",
@@ -41,7 +55,7 @@ RUNTIME_FLINK_KEYS: dict[str, str] = {
     "python.executable": "the TF nodes run with the runtime's own Python",
     "python.client.executable": "the TF nodes run with the runtime's own Python",
     "parallelism.default": "each operator's parallelism is tfflink's (a role's replicas)",
-}  # fmt: skip
+}
 
 
 def runtime_flink_key(key: str) -> str | None:

@@ -101,10 +101,12 @@ class ProgressStatus(_Model):
         if not isinstance(value, dict):
             return None
         rate = value.get("stepsPerSecond")
-        ok_rate = isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate) and rate >= 0
+        steps_per_second: float | None = None
+        if isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate) and rate >= 0:
+            steps_per_second = round(float(rate), 3)
         return cls(
             step=_count(value.get("step")),
-            steps_per_second=round(float(rate), 3) if ok_rate else None,  # type: ignore[arg-type]
+            steps_per_second=steps_per_second,
             checkpoint_step=_count(value.get("checkpointStep")),
         )
 

@@ -26,4 +26,4 @@ def missing_reason() -> str | None:
 
 
 def sh(*cmd: str, timeout: float = 600, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=check, **kw)  # type: ignore[call-overload]
+    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=check, **kw)

@@ -61,10 +61,27 @@ def wait_phase(kubeconfig: Path, name: str, want: set[str], timeout: float) -> s
 def installed(kind_cluster: Path) -> Iterator[Path]:
     kubectl(kind_cluster, "create", "namespace", NS, check=False)
     repo, tag = OPERATOR_IMAGE.split(":")
-    sh(helm_bin(), "--kubeconfig", str(kind_cluster), "upgrade", "--install", "tfflink",
-       str(ROOT / "charts" / "tfflink-operator"), "--namespace", "tfflink-system", "--create-namespace",
-       "--set", f"image.repository={repo}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
-       "--wait", "--timeout", "5m")  # fmt: skip
+    sh(
+        helm_bin(),
+        "--kubeconfig",
+        str(kind_cluster),
+        "upgrade",
+        "--install",
+        "tfflink",
+        str(ROOT / "charts" / "tfflink-operator"),
+        "--namespace",
+        "tfflink-system",
+        "--create-namespace",
+        "--set",
+        f"image.repository={repo}",
+        "--set",
+        f"image.tag={tag}",
+        "--set",
+        "image.pullPolicy=Never",
+        "--wait",
+        "--timeout",
+        "5m",
+    )
     yield kind_cluster
     sh(helm_bin(), "--kubeconfig", str(kind_cluster), "uninstall", "tfflink", "-n", "tfflink-system", check=False)
 
@@ -78,8 +95,17 @@ def test_job_runs_to_succeeded(installed: Path) -> None:
 def test_taskmanager_loss_restarts_the_whole_cluster(installed: Path) -> None:
     kubectl(installed, "apply", "-f", "-", stdin=job_manifest("add-failover"))
     wait_phase(installed, "add-failover", {"Running"}, 600)
-    pods = kubectl(installed, "-n", NS, "get", "pods", "-l", "tfflink.dev/job=add-failover,tfflink.dev/component=taskmanager",
-                   "-o", "name").split()  # fmt: skip
+    pods = kubectl(
+        installed,
+        "-n",
+        NS,
+        "get",
+        "pods",
+        "-l",
+        "tfflink.dev/job=add-failover,tfflink.dev/component=taskmanager",
+        "-o",
+        "name",
+    ).split()
     assert pods
     kubectl(installed, "-n", NS, "delete", pods[0], "--wait=false")
     assert wait_phase(installed, "add-failover", {"Succeeded", "Failed"}, 1500) == "Succeeded"
@@ -96,8 +122,17 @@ def test_delete_collects_everything(installed: Path) -> None:
     deadline = time.monotonic() + 180
     left = "?"
     while time.monotonic() < deadline:
-        left = kubectl(installed, "-n", NS, "get", "deploy,job,pod,svc,cm,sa,role,rolebinding",
-                       "-l", "app.kubernetes.io/managed-by=tfflink-operator", "-o", "name")  # fmt: skip
+        left = kubectl(
+            installed,
+            "-n",
+            NS,
+            "get",
+            "deploy,job,pod,svc,cm,sa,role,rolebinding",
+            "-l",
+            "app.kubernetes.io/managed-by=tfflink-operator",
+            "-o",
+            "name",
+        )
         if not left.strip():
             return
         time.sleep(3)

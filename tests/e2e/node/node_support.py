@@ -119,8 +119,10 @@ class Node:
 
     def namespace(self, name: str) -> str:
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        self.wait_for(lambda: self.kubectl("-n", name, "get", "sa", "default", check=False).startswith("NAME"),
-                      f"namespace {name}'s default ServiceAccount")  # fmt: skip
+        self.wait_for(
+            lambda: self.kubectl("-n", name, "get", "sa", "default", check=False).startswith("NAME"),
+            f"namespace {name}'s default ServiceAccount",
+        )
         return name
 
     def wait_for(
@@ -142,19 +144,45 @@ class Node:
         pod = self.get("pod", name, ns)
         return (pod or {}).get("status", {}).get("phase")
 
-    def wait_pod_phase(self, name: str, ns: str = "default", phases: tuple[str, ...] = ("Succeeded", "Failed"),
-                       timeout: float = 120) -> str:  # fmt: skip
-        return self.wait_for(lambda: (p := self.pod_phase(name, ns)) in phases and p,  # type: ignore[return-value]
-                             lambda: f"pod {ns}/{name} in {phases} (now {self.pod_phase(name, ns)}):\n{self.describe('pod/' + name, ns)}",
-                             timeout)  # fmt: skip
+    def wait_pod_phase(
+        self, name: str, ns: str = "default", phases: tuple[str, ...] = ("Succeeded", "Failed"), timeout: float = 120
+    ) -> str:
+        return self.wait_for(
+            lambda: (p := self.pod_phase(name, ns)) in phases and p,
+            lambda: (
+                f"pod {ns}/{name} in {phases} (now {self.pod_phase(name, ns)}):\n{self.describe('pod/' + name, ns)}"
+            ),
+            timeout,
+        )
 
-    def run_pod(self, name: str, command: list[str], ns: str = "default", image: str | None = None,
-                timeout: float = 180, **spec: Any) -> tuple[str, str]:  # fmt: skip
+    def run_pod(
+        self,
+        name: str,
+        command: list[str],
+        ns: str = "default",
+        image: str | None = None,
+        timeout: float = 180,
+        **spec: Any,
+    ) -> tuple[str, str]:
         """Run a one-shot pod to completion; returns (phase, logs). The pod is deleted after."""
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
-               "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-                        "containers": [{"name": "main", "image": image or self.runtime_image, "imagePullPolicy": "Never",
-                                        "command": command}], **spec}}  # fmt: skip
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "restartPolicy": "Never",
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": image or self.runtime_image,
+                        "imagePullPolicy": "Never",
+                        "command": command,
+                    }
+                ],
+                **spec,
+            },
+        }
         self.apply(pod)
         try:
             phase = self.wait_pod_phase(name, ns, timeout=timeout)

@@ -63,11 +63,18 @@ POOL_PVS = 6  # pre-created hostPath PVs of class `standard` for PVCs that tests
 
 # Host settings kubelet / kube-proxy / CNI change; recorded before, restored after.
 SYSCTLS = [
-    "vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
-    "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.conf.all.route_localnet",
-    "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.bridge.bridge-nf-call-iptables",
+    "vm.overcommit_memory",
+    "vm.panic_on_oom",
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
+    "net.ipv4.conf.all.route_localnet",
+    "net.ipv4.ip_forward",
+    "net.ipv6.conf.all.forwarding",
+    "net.bridge.bridge-nf-call-iptables",
     "net.bridge.bridge-nf-call-ip6tables",
-]  # fmt: skip
+]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 DROP_RULE = ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP"]
 # Host paths the components write outside our dirs (kubelet's pod logs, the shims' sockets, libcni's
@@ -304,8 +311,13 @@ class NodeCluster:
         sh("ip", "link", "add", BRIDGE, "type", "bridge")
         sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         sh("ip", "link", "set", BRIDGE, "up")
-        write_sysctls({"net.bridge.bridge-nf-call-iptables": "1", "net.bridge.bridge-nf-call-ip6tables": "1",
-                       "net.ipv4.ip_forward": "1"})  # fmt: skip
+        write_sysctls(
+            {
+                "net.bridge.bridge-nf-call-iptables": "1",
+                "net.bridge.bridge-nf-call-ip6tables": "1",
+                "net.ipv4.ip_forward": "1",
+            }
+        )
         sh("iptables", "-I", *DROP_RULE)
         self._write_cni()
 
@@ -331,12 +343,22 @@ class NodeCluster:
         t0 = time.monotonic()
         client, peer = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{client}"
-        etcd = self._start("etcd", [
-            str(self.bins["etcd"]), f"--data-dir={d / 'etcd'}", "--name=node", f"--listen-client-urls={etcd_url}",
-            f"--advertise-client-urls={etcd_url}", f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}", f"--initial-cluster=node=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=1073741824",
-        ])  # fmt: skip
+        etcd = self._start(
+            "etcd",
+            [
+                str(self.bins["etcd"]),
+                f"--data-dir={d / 'etcd'}",
+                "--name=node",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=node=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+                "--quota-backend-bytes=1073741824",
+            ],
+        )
         self._wait("etcd health", lambda: http_get(etcd_url + "/health")[0] == 200, etcd)
         key = d / "sa.key"
         sh("openssl", "genrsa", "-out", str(key), "2048")
@@ -345,27 +367,58 @@ class NodeCluster:
         certs = d / "certs"
         self.api_port = free_port()
         self.server = f"https://{NODE_IP}:{self.api_port}"
-        api = self._start("kube-apiserver", [
-            str(self.bins["kube-apiserver"]), f"--etcd-servers={etcd_url}", f"--bind-address={NODE_IP}",
-            f"--secure-port={self.api_port}", f"--advertise-address={NODE_IP}", f"--cert-dir={certs}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={key}", f"--service-account-signing-key-file={key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC", f"--token-auth-file={tokens}",
-            "--allow-privileged=true", "--kubelet-preferred-address-types=InternalIP", "--profiling=false",
-            "--enable-priority-and-fairness=false", "--v=1",
-        ])  # fmt: skip
+        api = self._start(
+            "kube-apiserver",
+            [
+                str(self.bins["kube-apiserver"]),
+                f"--etcd-servers={etcd_url}",
+                f"--bind-address={NODE_IP}",
+                f"--secure-port={self.api_port}",
+                f"--advertise-address={NODE_IP}",
+                f"--cert-dir={certs}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={key}",
+                f"--service-account-signing-key-file={key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                f"--token-auth-file={tokens}",
+                "--allow-privileged=true",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--profiling=false",
+                "--enable-priority-and-fairness=false",
+                "--v=1",
+            ],
+        )
         self._wait("kube-apiserver /readyz", lambda: self.get("/readyz")[0] == 200, api, timeout=120)
         kubeconfig(self.kubeconfig, self.server, ADMIN_TOKEN)
         kc = f"--kubeconfig={self.kubeconfig}"
-        self._start("kube-controller-manager", [
-            str(self.bins["kube-controller-manager"]), kc, "--leader-elect=false",
-            f"--service-account-private-key-file={key}", f"--root-ca-file={certs / 'apiserver.crt'}",
-            "--use-service-account-credentials=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
-            "--concurrent-gc-syncs=5", "--controllers=*,-nodeipam,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle",
-            "--v=1",
-        ])  # fmt: skip
-        self._start("kube-scheduler", [str(self.bins["kube-scheduler"]), kc, "--leader-elect=false",
-                                        "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--v=1"])  # fmt: skip
+        self._start(
+            "kube-controller-manager",
+            [
+                str(self.bins["kube-controller-manager"]),
+                kc,
+                "--leader-elect=false",
+                f"--service-account-private-key-file={key}",
+                f"--root-ca-file={certs / 'apiserver.crt'}",
+                "--use-service-account-credentials=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--concurrent-gc-syncs=5",
+                "--controllers=*,-nodeipam,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle",
+                "--v=1",
+            ],
+        )
+        self._start(
+            "kube-scheduler",
+            [
+                str(self.bins["kube-scheduler"]),
+                kc,
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--v=1",
+            ],
+        )
         self._step("control plane", t0)
 
         # the node
@@ -373,11 +426,19 @@ class NodeCluster:
         (d / "resolv.conf").write_text("")  # pods get clusterDNS only, none of the host's resolvers
         kcfg = d / "kubelet" / "config.yaml"
         kcfg.write_text(json.dumps(self._kubelet_config()))
-        kubelet = self._start("kubelet", [
-            str(self.bins["kubelet"]), f"--config={kcfg}", kc, f"--root-dir={d / 'kubelet' / 'root'}",
-            f"--cert-dir={d / 'kubelet' / 'pki'}", f"--hostname-override={NODE_NAME}", f"--node-ip={NODE_IP}",
-            "--v=1",
-        ])  # fmt: skip
+        kubelet = self._start(
+            "kubelet",
+            [
+                str(self.bins["kubelet"]),
+                f"--config={kcfg}",
+                kc,
+                f"--root-dir={d / 'kubelet' / 'root'}",
+                f"--cert-dir={d / 'kubelet' / 'pki'}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={NODE_IP}",
+                "--v=1",
+            ],
+        )
         pcfg = d / "kube-proxy.yaml"
         pcfg.write_text(json.dumps(self._proxy_config()))
         self._start("kube-proxy", [str(self.bins["kube-proxy"]), f"--config={pcfg}", "--v=1"])
@@ -401,8 +462,12 @@ class NodeCluster:
             60,
         )
         want = self.kubectl("get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").strip()
-        self._wait(f"kubernetes.default -> {want} from CoreDNS",
-                   lambda: dns_query(NODE_IP, f"kubernetes.default.svc.{CLUSTER_DOMAIN}") == [want], dns, 60)  # fmt: skip
+        self._wait(
+            f"kubernetes.default -> {want} from CoreDNS",
+            lambda: dns_query(NODE_IP, f"kubernetes.default.svc.{CLUSTER_DOMAIN}") == [want],
+            dns,
+            60,
+        )
         # kube-proxy has written its rules by now: put the DROP rule first in FORWARD again (kube-proxy prepends its own)
         self._reassert_drop_rule()
         self._step("DNS", t0)
@@ -442,15 +507,25 @@ class NodeCluster:
     # ------------------------------------------------------------------ configs
     def _write_cni(self) -> None:
         conf = {
-            "cniVersion": "0.4.0", "name": "tfflink-e2e",
+            "cniVersion": "0.4.0",
+            "name": "tfflink-e2e",
             "plugins": [
-                {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
-                 "ipam": {"type": "host-local", "dataDir": str(self.dir / "cni" / "ipam"),
-                          "ranges": [[{"subnet": POD_CIDR, "rangeStart": f"{SUBNET}.10", "gateway": NODE_IP}]],
-                          "routes": [{"dst": "0.0.0.0/0"}]}},
+                {
+                    "type": "bridge",
+                    "bridge": BRIDGE,
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "dataDir": str(self.dir / "cni" / "ipam"),
+                        "ranges": [[{"subnet": POD_CIDR, "rangeStart": f"{SUBNET}.10", "gateway": NODE_IP}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                    },
+                },
                 {"type": "portmap", "capabilities": {"portMappings": True}},
             ],
-        }  # fmt: skip
+        }
         (self.dir / "cni" / "net.d" / "10-tfflink-e2e.conflist").write_text(json.dumps(conf))
 
     def _containerd_config(self) -> str:
@@ -488,37 +563,67 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     def _kubelet_config(self) -> dict[str, Any]:
         return {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
-            "address": NODE_IP, "port": free_port(), "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1", "healthzPort": free_port(),
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "cgroupDriver": "cgroupfs",
+            "failCgroupV1": False,
+            "failSwapOn": False,
+            "address": NODE_IP,
+            "port": free_port(),
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": free_port(),
             # kubectl logs/exec: the API server calls the kubelet without client credentials; the kubelet
             # listens on the bridge address only.
             "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False}},
             "authorization": {"mode": "AlwaysAllow"},
-            "clusterDNS": [NODE_IP], "clusterDomain": CLUSTER_DOMAIN, "resolvConf": str(self.dir / "resolv.conf"),
+            "clusterDNS": [NODE_IP],
+            "clusterDomain": CLUSTER_DOMAIN,
+            "resolvConf": str(self.dir / "resolv.conf"),
             "containerRuntimeEndpoint": f"unix://{self.sock}",
-            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
-                             "nodefs.inodesFree": "1%", "imagefs.inodesFree": "1%"},
-            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
-            "serializeImagePulls": False, "maxPods": 60, "registerNode": True,
-            "rotateCertificates": False, "serverTLSBootstrap": False,
-            "syncFrequency": "10s", "fileCheckFrequency": "60s", "nodeStatusUpdateFrequency": "5s",
-            "shutdownGracePeriod": "0s", "logging": {"format": "text"},
-        }  # fmt: skip
+            "evictionHard": {
+                "memory.available": "100Mi",
+                "nodefs.available": "1%",
+                "imagefs.available": "1%",
+                "nodefs.inodesFree": "1%",
+                "imagefs.inodesFree": "1%",
+            },
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "serializeImagePulls": False,
+            "maxPods": 60,
+            "registerNode": True,
+            "rotateCertificates": False,
+            "serverTLSBootstrap": False,
+            "syncFrequency": "10s",
+            "fileCheckFrequency": "60s",
+            "nodeStatusUpdateFrequency": "5s",
+            "shutdownGracePeriod": "0s",
+            "logging": {"format": "text"},
+        }
 
     def _proxy_config(self) -> dict[str, Any]:
         return {
-            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
-            "mode": "iptables", "clientConnection": {"kubeconfig": str(self.kubeconfig)},
-            "hostnameOverride": NODE_NAME, "clusterCIDR": POD_CIDR,
-            "healthzBindAddress": f"127.0.0.1:{free_port()}", "metricsBindAddress": f"127.0.0.1:{free_port()}",
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "mode": "iptables",
+            "clientConnection": {"kubeconfig": str(self.kubeconfig)},
+            "hostnameOverride": NODE_NAME,
+            "clusterCIDR": POD_CIDR,
+            "healthzBindAddress": f"127.0.0.1:{free_port()}",
+            "metricsBindAddress": f"127.0.0.1:{free_port()}",
             "nodePortAddresses": [f"{NODE_IP}/32"],
             "iptables": {"localhostNodePorts": False, "syncPeriod": "10s", "minSyncPeriod": "0s"},
             # kube-proxy cannot change the conntrack sysctls here: leave them alone
-            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s",
-                          "udpTimeout": "0s", "udpStreamTimeout": "0s"},
-        }  # fmt: skip
+            "conntrack": {
+                "maxPerCore": 0,
+                "min": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+                "udpTimeout": "0s",
+                "udpStreamTimeout": "0s",
+            },
+        }
 
     # ------------------------------------------------------------------ chart, storage
     def helm(self, *args: str, timeout: float = 300) -> str:
@@ -540,8 +645,20 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         sets = ["--set", "image.pullPolicy=Never", "--set", f"image.tag={IMAGE_TAG}"]
         for s in helm_set:
             sets += ["--set", s]
-        out = self.helm("upgrade", "--install", RELEASE, str(CHART), "--namespace", OP_NS, "--create-namespace",
-                        *sets, "--wait", "--timeout", "180s", timeout=240)  # fmt: skip
+        out = self.helm(
+            "upgrade",
+            "--install",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            OP_NS,
+            "--create-namespace",
+            *sets,
+            "--wait",
+            "--timeout",
+            "180s",
+            timeout=240,
+        )
         self.operator_install_notes = out
         return out
 
@@ -550,10 +667,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     def _storage(self) -> None:
         """StorageClass `standard` (no provisioner) with a pool of hostPath PVs for PVCs written in YAML."""
-        sc = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-              "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-              "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate",
-              "reclaimPolicy": "Retain"}  # fmt: skip
+        sc = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "Immediate",
+            "reclaimPolicy": "Retain",
+        }
         docs: list[dict[str, Any]] = [sc]
         for i in range(POOL_PVS):
             docs.append(self._pv_doc(f"pool-pv-{i}", "10Gi"))
@@ -564,10 +685,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o777)  # the runtime image runs as uid 9999, the operator as 10001
         spec: dict[str, Any] = {
-            "capacity": {"storage": size}, "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
-            "persistentVolumeReclaimPolicy": "Retain", "storageClassName": STORAGE_CLASS,
+            "capacity": {"storage": size},
+            "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": STORAGE_CLASS,
             "hostPath": {"path": str(path), "type": "Directory"},
-        }  # fmt: skip
+        }
         if claim:
             spec["claimRef"] = {"namespace": claim[0], "name": claim[1]}
         return {
@@ -582,13 +705,25 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         self._pv_seq += 1
         pv_name = f"pv-{namespace}-{name}-{self._pv_seq}"[:63]
         pv = self._pv_doc(pv_name, size, claim=(namespace, name))
-        pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": namespace},
-               "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS, "volumeName": pv_name,
-                        "resources": {"requests": {"storage": size}}}}  # fmt: skip
+        pvc = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": STORAGE_CLASS,
+                "volumeName": pv_name,
+                "resources": {"requests": {"storage": size}},
+            },
+        }
         self.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [pv, pvc]}))
         if wait:
-            self._wait(f"PVC {namespace}/{name} Bound", lambda: self.kubectl(
-                "-n", namespace, "get", "pvc", name, "-o", "jsonpath={.status.phase}") == "Bound", None, 60)  # fmt: skip
+            self._wait(
+                f"PVC {namespace}/{name} Bound",
+                lambda: self.kubectl("-n", namespace, "get", "pvc", name, "-o", "jsonpath={.status.phase}") == "Bound",
+                None,
+                60,
+            )
         return self.dir / "pv" / pv_name
 
     # ------------------------------------------------------------------ logs

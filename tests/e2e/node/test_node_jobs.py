@@ -81,8 +81,10 @@ def diagnose(k: Node, name: str) -> str:
     pods = k.kubectl("-n", NS, "get", "pods", "-o", "wide", check=False)
     tms = tm_pods(k, name)
     tm_log = k.logs(tms[-1], NS, tail=60) if tms else ""
-    return f"{pods}\n--- events ---\n{k.events(NS)[-3000:]}\n--- TaskManager log ---\n{tm_log[-4000:]}\n" \
-           f"--- operator ---\n{k.operator_logs(tail=40)[-4000:]}"  # fmt: skip
+    return (
+        f"{pods}\n--- events ---\n{k.events(NS)[-3000:]}\n--- TaskManager log ---\n{tm_log[-4000:]}\n"
+        f"--- operator ---\n{k.operator_logs(tail=40)[-4000:]}"
+    )
 
 
 def tm_pods(k: Node, name: str, attempt: int | None = None) -> list[str]:
@@ -94,8 +96,9 @@ def tm_pods(k: Node, name: str, attempt: int | None = None) -> list[str]:
 
 def claim_dir(k: Node, claim: str = "tfflink-data") -> Path:
     """Where the PersistentVolumeClaim's data lives on this host (a hostPath PV), once bound."""
-    pvc = k.wait_for(lambda: (c := k.get("pvc", claim, NS)) and c["spec"].get("volumeName") and c,
-                     f"PVC {claim} bound", 60)  # fmt: skip
+    pvc = k.wait_for(
+        lambda: (c := k.get("pvc", claim, NS)) and c["spec"].get("volumeName") and c, f"PVC {claim} bound", 60
+    )
     pv = k.get("pv", pvc["spec"]["volumeName"], None)
     return Path(pv["spec"]["hostPath"]["path"])
 
@@ -132,8 +135,14 @@ def test_linear_trains_in_real_pods_and_its_model_predicts(k: Node) -> None:
     assert cols["PHASE"] == "Running" and cols["WORKERS"] == "2" and cols["PS"] == "1", cols
     (tm,) = tm_pods(k, "linear")
     k.wait_for(lambda: "[worker-0] " in k.logs(tm, NS), "[worker-0] lines in kubectl logs of the TaskManager", 240)
-    k.wait_for(lambda: (tfj(k, "linear").get("status") or {}).get("roles", {}).get("worker", {}).get("running", 0) >= 1
-               or tfj(k, "linear")["status"]["phase"] == "Succeeded", "the AM's per-role counts in the status", 120)  # fmt: skip
+    k.wait_for(
+        lambda: (
+            (tfj(k, "linear").get("status") or {}).get("roles", {}).get("worker", {}).get("running", 0) >= 1
+            or tfj(k, "linear")["status"]["phase"] == "Succeeded"
+        ),
+        "the AM's per-role counts in the status",
+        120,
+    )
     pods = {
         p["metadata"]["labels"]["tfflink.dev/component"]
         for p in k.get("pods", ns=NS, selector="tfflink.dev/job=linear")
@@ -193,9 +202,16 @@ def test_a_deleted_taskmanager_pod_restarts_the_cluster_once_and_training_resume
     """Delete the TaskManager pod mid-training: one full restart, restartCount 1, the new cluster
     starts from the checkpoint on the claim (global step past 0), Succeeded."""
     name = "linear-restart"
-    k.apply(manifest("linear", name=name, checkpointDir=f"/data/{name}",
-                     properties={"steps": "4000", "step_delay": "0.05"},  # ~100 s of training
-                     runPolicy={"cleanupPolicy": "Keep"}), ns=NS)  # fmt: skip
+    k.apply(
+        manifest(
+            "linear",
+            name=name,
+            checkpointDir=f"/data/{name}",
+            properties={"steps": "4000", "step_delay": "0.05"},  # ~100 s of training
+            runPolicy={"cleanupPolicy": "Keep"},
+        ),
+        ns=NS,
+    )
     ckpt = claim_dir(k) / name
 
     def saved_step() -> int:
@@ -233,18 +249,31 @@ def test_user_code_that_raises_fails_after_exactly_max_restarts_with_its_error(k
     raises: the job is Failed after exactly maxRestarts restarts, and the Python error line is in
     the status and in an Event."""
     code_config_map(k, "failing-code", {"fail.py": FAILING})
-    job = {"apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "metadata": {"name": "failing", "namespace": NS},
-           "spec": {"entry": {"file": "fail.py"}, "roles": {"worker": {"replicas": 1}},
-                    "failover": {"maxRestarts": 2, "backoff": {"initialSeconds": 1}},
-                    "kubernetes": {"codeConfigMap": "failing-code"}}}  # fmt: skip
+    job = {
+        "apiVersion": "tfflink.dev/v1alpha1",
+        "kind": "TFFlinkJob",
+        "metadata": {"name": "failing", "namespace": NS},
+        "spec": {
+            "entry": {"file": "fail.py"},
+            "roles": {"worker": {"replicas": 1}},
+            "failover": {"maxRestarts": 2, "backoff": {"initialSeconds": 1}},
+            "kubernetes": {"codeConfigMap": "failing-code"},
+        },
+    }
     k.apply(job)
     st = wait_phase(k, "failing", "Failed")
     assert st["restartCount"] == 2, st
     assert "ValueError: learning rate 42 is too large" in st["message"], st["message"]
     failed = next(c for c in st["conditions"] if c["type"] == "Failed")
     assert failed["status"] == "True" and "learning rate 42" in failed["message"]
-    k.wait_for(lambda: any("learning rate 42 is too large" in e.get("message", "") and e["type"] == "Warning"
-                           for e in events_of(k, "failing")), "a Warning Event with the error line", 30)  # fmt: skip
+    k.wait_for(
+        lambda: any(
+            "learning rate 42 is too large" in e.get("message", "") and e["type"] == "Warning"
+            for e in events_of(k, "failing")
+        ),
+        "a Warning Event with the error line",
+        30,
+    )
     delete_job(k, "failing")
 
 
@@ -258,13 +287,28 @@ BAD_CSV = "id,x\n1,0.5\n2,0.25,9\n3,1.5\n"
 
 def test_a_malformed_row_fails_the_job_at_once_not_retried(k: Node) -> None:
     code_config_map(k, "malformed-code", {"consume.py": STREAM_CONSUMER, "rows.csv": BAD_CSV})
-    job = {"apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "metadata": {"name": "malformed", "namespace": NS},
-           "spec": {"mode": "stream", "entry": {"file": "consume.py"}, "roles": {"worker": {"replicas": 1}},
-                    "failover": {"maxRestarts": 3},
-                    "input": {"sources": [{"name": "rows", "csv": {"paths": ["rows.csv"], "header": True},
-                                           "columns": [{"name": "id", "type": "int64"}, {"name": "x"}]}],
-                              "onError": "fail"},
-                    "kubernetes": {"codeConfigMap": "malformed-code"}}}  # fmt: skip
+    job = {
+        "apiVersion": "tfflink.dev/v1alpha1",
+        "kind": "TFFlinkJob",
+        "metadata": {"name": "malformed", "namespace": NS},
+        "spec": {
+            "mode": "stream",
+            "entry": {"file": "consume.py"},
+            "roles": {"worker": {"replicas": 1}},
+            "failover": {"maxRestarts": 3},
+            "input": {
+                "sources": [
+                    {
+                        "name": "rows",
+                        "csv": {"paths": ["rows.csv"], "header": True},
+                        "columns": [{"name": "id", "type": "int64"}, {"name": "x"}],
+                    }
+                ],
+                "onError": "fail",
+            },
+            "kubernetes": {"codeConfigMap": "malformed-code"},
+        },
+    }
     k.apply(job)
     st = wait_phase(k, "malformed", "Failed")
     assert st["restartCount"] == 0 and st["reason"] == "NotRetryable", st
@@ -273,14 +317,23 @@ def test_a_malformed_row_fails_the_job_at_once_not_retried(k: Node) -> None:
 
 
 def test_kubectl_delete_removes_every_owned_object_and_pod(k: Node) -> None:
-    k.apply(manifest("linear", name="linear-delete", checkpointDir="/data/linear-delete",
-                     properties={"steps": "100000", "step_delay": "0.05"}), ns=NS)  # fmt: skip
+    k.apply(
+        manifest(
+            "linear",
+            name="linear-delete",
+            checkpointDir="/data/linear-delete",
+            properties={"steps": "100000", "step_delay": "0.05"},
+        ),
+        ns=NS,
+    )
     wait_phase(k, "linear-delete", "Running")
     k.kubectl("-n", NS, "delete", "tfflinkjob", "linear-delete", "--timeout=120s")
     kinds = "deployments,replicasets,pods,jobs,configmaps,serviceaccounts,services,roles,rolebindings,networkpolicies"
-    k.wait_for(lambda: not k.kubectl("-n", NS, "get", kinds, "-l", "tfflink.dev/job=linear-delete", "-o", "name").strip(),
-               lambda: "every owned object gone:\n" + k.kubectl("-n", NS, "get", kinds, "-l", "tfflink.dev/job=linear-delete"),
-               120)  # fmt: skip
+    k.wait_for(
+        lambda: not k.kubectl("-n", NS, "get", kinds, "-l", "tfflink.dev/job=linear-delete", "-o", "name").strip(),
+        lambda: "every owned object gone:\n" + k.kubectl("-n", NS, "get", kinds, "-l", "tfflink.dev/job=linear-delete"),
+        120,
+    )
     assert tfj(k, "linear-delete") == {}
 
 
@@ -297,9 +350,16 @@ def test_an_invalid_job_is_refused_by_kubectl_apply_with_the_fields_message(k: N
 def test_a_pod_local_checkpoint_dir_fails_at_once_with_the_field(k: Node) -> None:
     """A checkpointDir inside the pod would be lost on a restart: Failed at once, not after the
     startup deadline, naming spec.checkpointDir."""
-    job = {"apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "metadata": {"name": "local-ckpt", "namespace": NS},
-           "spec": {"entry": {"file": "/opt/tfflink/examples/linear/train.py"}, "roles": {"worker": {"replicas": 1}},
-                    "checkpointDir": "/tmp/ckpt"}}  # fmt: skip
+    job = {
+        "apiVersion": "tfflink.dev/v1alpha1",
+        "kind": "TFFlinkJob",
+        "metadata": {"name": "local-ckpt", "namespace": NS},
+        "spec": {
+            "entry": {"file": "/opt/tfflink/examples/linear/train.py"},
+            "roles": {"worker": {"replicas": 1}},
+            "checkpointDir": "/tmp/ckpt",
+        },
+    }
     k.apply(job)
     st = wait_phase(k, "local-ckpt", "Failed", timeout=60)
     assert st["reason"] == "InvalidSpec" and st["message"].startswith("spec.checkpointDir: /tmp/ckpt"), st
@@ -312,23 +372,32 @@ def test_code_delivered_by_tfflink_submit_kubernetes_with_status_and_logs(k: Nod
     `tfflink submit --kubernetes`; `tfflink status` and `tfflink logs --role worker --index 0`
     read the job on the cluster as `tfflink run` shows it locally."""
     (tmp_path / "train.py").write_text((ROOT / "examples" / "linear" / "train.py").read_text())
-    pvc, job = manifest("linear", name="shipped", checkpointDir="/data/shipped",
-                        runPolicy={"cleanupPolicy": "Keep"})  # fmt: skip
+    pvc, job = manifest("linear", name="shipped", checkpointDir="/data/shipped", runPolicy={"cleanupPolicy": "Keep"})
     k.apply(pvc, ns=NS)  # the claim its checkpoints go to (the user's own, not shipped)
     job["spec"]["entry"]["file"] = "train.py"  # relative: resolved in the shipped directory
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
     env = {"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"}
     cli = [sys.executable, "-m", "tfflink"]
-    r = subprocess.run([*cli, "submit", "--kubernetes", str(tmp_path / "job.yaml"), "-n", NS],
-                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [*cli, "submit", "--kubernetes", str(tmp_path / "job.yaml"), "-n", NS],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     cm = k.get("configmap", "shipped-code", NS)
     assert "train.py" in cm["data"] and cm["metadata"]["ownerReferences"][0]["name"] == "shipped"
     wait_phase(k, "shipped", "Succeeded")
     r = subprocess.run([*cli, "status", "shipped", "-n", NS], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0 and "Succeeded" in r.stdout, r.stdout + r.stderr
-    r = subprocess.run([*cli, "logs", "shipped", "-n", NS, "--role", "worker", "--index", "0"],
-                       capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [*cli, "logs", "shipped", "-n", NS, "--role", "worker", "--index", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     lines = r.stdout.splitlines()
     assert r.returncode == 0 and lines and all(ln.startswith("[worker-0] ") for ln in lines), (
         r.stdout[-2000:] + r.stderr
@@ -344,8 +413,15 @@ def test_ps_strategy_succeeds_and_its_tensorboard_serves_the_runs_scalars(k: Nod
     serves the loss the chief and the evaluator wrote, read through the API server's service
     proxy, after the session cluster is torn down; it goes with the job."""
     name, run = "ps-strategy", f"ps-strategy-{uuid.uuid4().hex[:8]}"  # a fresh logDir: this run's scalars
-    k.apply(manifest("ps_strategy", checkpointDir=f"/data/{run}", tensorboard={"logDir": f"/data/{run}/logs"},
-                     properties={"round_delay": "1"}), ns=NS)  # fmt: skip
+    k.apply(
+        manifest(
+            "ps_strategy",
+            checkpointDir=f"/data/{run}",
+            tensorboard={"logDir": f"/data/{run}/logs"},
+            properties={"round_delay": "1"},
+        ),
+        ns=NS,
+    )
     st = wait_phase(k, name, "Running")
     assert st["roles"]["chief"]["desired"] == 1 and st["roles"]["evaluator"]["desired"] == 1, st["roles"]
     assert st["tensorboardUrl"] == f"http://{name}-tensorboard.{NS}.svc:6006", st
@@ -368,11 +444,22 @@ def test_ps_strategy_succeeds_and_its_tensorboard_serves_the_runs_scalars(k: Nod
             return None
         return data if "loss" in data.get("train", {}) and "eval_loss" in data.get("eval", {}) else None
 
-    k.wait_for(tags, lambda: f"TensorBoard's scalar tags: {k.kubectl('get', '--raw', f'{proxy}/tags', check=False)}"
-               f"\n{diagnose(k, name)}", 180)  # fmt: skip
+    k.wait_for(
+        tags,
+        lambda: (
+            f"TensorBoard's scalar tags: {k.kubectl('get', '--raw', f'{proxy}/tags', check=False)}\n{diagnose(k, name)}"
+        ),
+        180,
+    )
     loss = json.loads(k.kubectl("get", "--raw", f"{proxy}/scalars?run=train&tag=loss"))
     steps, values = [s for _, s, _ in loss], [v for _, _, v in loss]
     assert steps[-1] == 300 and values[-1] == pytest.approx(metrics["end_loss"], rel=1e-4), loss
     delete_job(k, name)
-    k.wait_for(lambda: not k.get("pods", ns=NS, selector=f"tfflink.dev/job={name}")
-               and k.get("service", f"{name}-tensorboard", NS) is None, "TensorBoard gone with its job", 120)  # fmt: skip
+    k.wait_for(
+        lambda: (
+            not k.get("pods", ns=NS, selector=f"tfflink.dev/job={name}")
+            and k.get("service", f"{name}-tensorboard", NS) is None
+        ),
+        "TensorBoard gone with its job",
+        120,
+    )

@@ -80,18 +80,37 @@ def test_pods_reach_nothing_off_this_machine(node_cluster: Node) -> None:
 
 def test_hostpath_pvc(node_cluster: Node) -> None:
     host_dir = node_cluster.pvc("smoke-data")
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "smoke-pvc"},
-           "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "smoke-data"}}],
-                    "containers": [{"name": "main", "image": node_cluster.runtime_image, "imagePullPolicy": "Never",
-                                    "command": ["sh", "-c", "echo hello > /data/f && cat /data/f"],
-                                    "volumeMounts": [{"name": "d", "mountPath": "/data"}]}]}}  # fmt: skip
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "smoke-pvc"},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "smoke-data"}}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": node_cluster.runtime_image,
+                    "imagePullPolicy": "Never",
+                    "command": ["sh", "-c", "echo hello > /data/f && cat /data/f"],
+                    "volumeMounts": [{"name": "d", "mountPath": "/data"}],
+                }
+            ],
+        },
+    }
     node_cluster.apply(pod)
     assert node_cluster.wait_pod_phase("smoke-pvc") == "Succeeded", node_cluster.logs("smoke-pvc")
     assert (host_dir / "f").read_text() == "hello\n"
     # PVCs written in YAML bind to the pool of class `standard`
-    node_cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "smoke-pool"},
-                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})  # fmt: skip
+    node_cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "smoke-pool"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }
+    )
     node_cluster.wait_for(
         lambda: node_cluster.get("pvc", "smoke-pool")["status"].get("phase") == "Bound", "pool PVC Bound"
     )

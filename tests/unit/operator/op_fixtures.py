@@ -25,5 +25,4 @@ def job_body(name: str = "mnist", workers: int = 2, ps: int = 1, **spec: Any) ->
 
 def job_ref(**kw: Any) -> JobRef:
     body = job_body(**kw)
-    return JobRef(name=body["metadata"]["name"], namespace="team-a", uid="uid-1",
-                  job=TFFlinkJob.model_validate(body))  # fmt: skip
+    return JobRef(name=body["metadata"]["name"], namespace="team-a", uid="uid-1", job=TFFlinkJob.model_validate(body))

@@ -37,11 +37,18 @@ def test_crd_identity_status_subresource_and_printer_columns() -> None:
     assert version["name"] == "v1alpha1" and version["served"] and version["storage"]
     assert version["subresources"] == {"status": {}}
     cols = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
-    assert cols == {"Phase": ".status.phase", "Workers": ".spec.roles.worker.replicas",
-                    "PS": ".spec.roles.ps.replicas", "Restarts": ".status.restartCount",
-                    "Step": ".status.progress.step", "Steps/s": ".status.progress.stepsPerSecond",
-                    "Checkpoint": ".status.progress.checkpointStep", "Chief": ".spec.roles.chief.replicas",
-                    "Evaluator": ".spec.roles.evaluator.replicas", "Age": ".metadata.creationTimestamp"}  # fmt: skip
+    assert cols == {
+        "Phase": ".status.phase",
+        "Workers": ".spec.roles.worker.replicas",
+        "PS": ".spec.roles.ps.replicas",
+        "Restarts": ".status.restartCount",
+        "Step": ".status.progress.step",
+        "Steps/s": ".status.progress.stepsPerSecond",
+        "Checkpoint": ".status.progress.checkpointStep",
+        "Chief": ".spec.roles.chief.replicas",
+        "Evaluator": ".spec.roles.evaluator.replicas",
+        "Age": ".metadata.creationTimestamp",
+    }
 
 
 def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -63,8 +70,9 @@ def test_schema_is_structural_and_described() -> None:
         if path.count(".") and not path.startswith((".status", ".metadata")):
             assert "type" in node, f"{path} has no type"
     spec_fields = [p for p, node in _walk(schema["properties"]["spec"], "spec") if "[]" not in p]
-    undocumented = [p for p, node in _walk(schema["properties"]["spec"], "spec")
-                    if "[]" not in p and not node.get("description")]  # fmt: skip
+    undocumented = [
+        p for p, node in _walk(schema["properties"]["spec"], "spec") if "[]" not in p and not node.get("description")
+    ]
     assert len(spec_fields) > 40
     assert undocumented == []
 
@@ -81,10 +89,14 @@ def test_every_model_validator_has_a_cel_rule() -> None:
     from tfflink.spec import kubernetes, models, status
 
     with_validators = {
-        name for mod in (models, kubernetes, status) for name, obj in vars(mod).items()
-        if isinstance(obj, type) and getattr(obj, "__pydantic_decorators__", None)
-        and obj.__pydantic_decorators__.model_validators and obj.__module__ == mod.__name__
-    }  # fmt: skip
+        name
+        for mod in (models, kubernetes, status)
+        for name, obj in vars(mod).items()
+        if isinstance(obj, type)
+        and getattr(obj, "__pydantic_decorators__", None)
+        and obj.__pydantic_decorators__.model_validators
+        and obj.__module__ == mod.__name__
+    }
     assert with_validators and with_validators <= set(crd.CEL_RULES)
 
 

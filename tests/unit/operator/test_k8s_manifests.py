@@ -14,15 +14,33 @@ from tfflink.backends.kubernetes import names as n
 def test_every_object_is_owned_and_labelled(ref: m.JobRef) -> None:
     objs = m.job_objects(ref) + m.cluster_objects(ref, 1) + [m.submitter_job(ref, 1)]
     kinds = sorted(o["kind"] for o in objs)
-    assert kinds == sorted(["ConfigMap", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service",
-                            "NetworkPolicy", "Deployment", "Deployment", "Job"])  # fmt: skip
+    assert kinds == sorted(
+        [
+            "ConfigMap",
+            "ConfigMap",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "NetworkPolicy",
+            "Deployment",
+            "Deployment",
+            "Job",
+        ]
+    )
     for o in objs:
         meta = o["metadata"]
         assert meta["namespace"] == "team-a"
-        assert meta["ownerReferences"] == [{
-            "apiVersion": "tfflink.dev/v1alpha1", "kind": "TFFlinkJob", "name": "mnist", "uid": "uid-1",
-            "controller": True, "blockOwnerDeletion": True,
-        }]  # fmt: skip
+        assert meta["ownerReferences"] == [
+            {
+                "apiVersion": "tfflink.dev/v1alpha1",
+                "kind": "TFFlinkJob",
+                "name": "mnist",
+                "uid": "uid-1",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
         assert meta["labels"][n.JOB] == "mnist"
         assert meta["labels"][n.MANAGED_BY] == "tfflink-operator"
 
@@ -79,15 +97,23 @@ def test_memory_units_translate_for_flink_and_kubernetes() -> None:
 
 def test_taskmanager_is_sized_for_flink_plus_the_tf_nodes_it_hosts() -> None:
     """3 workers + 1 ps in one TaskManager: Flink's 2g plus four node processes; no CPU limit."""
-    ref = job_ref(roles={"worker": {"replicas": 3, "resources": {"cpu": 0.5, "memory": "1g"}},
-                         "ps": {"replicas": 1, "resources": {"cpu": 0.25, "memory": "512m"}}},
-                  flink={"taskManager": {"memory": "2g", "cpu": 0.5}})  # fmt: skip
+    ref = job_ref(
+        roles={
+            "worker": {"replicas": 3, "resources": {"cpu": 0.5, "memory": "1g"}},
+            "ps": {"replicas": 1, "resources": {"cpu": 0.25, "memory": "512m"}},
+        },
+        flink={"taskManager": {"memory": "2g", "cpu": 0.5}},
+    )
     c = m.taskmanager_deployment(ref, 1)["spec"]["template"]["spec"]["containers"][0]
     assert c["resources"] == {"requests": {"cpu": "2.25", "memory": "5632Mi"}, "limits": {"memory": "5632Mi"}}
     # Two slots per TaskManager: each is sized for the two biggest nodes it may get.
-    ref2 = job_ref(roles={"worker": {"replicas": 3, "resources": {"cpu": 0.5, "memory": "1g"}},
-                          "ps": {"replicas": 1, "resources": {"cpu": 0.25, "memory": "512m"}}},
-                   flink={"taskSlots": 2, "taskManager": {"memory": "2g", "cpu": 0.5}})  # fmt: skip
+    ref2 = job_ref(
+        roles={
+            "worker": {"replicas": 3, "resources": {"cpu": 0.5, "memory": "1g"}},
+            "ps": {"replicas": 1, "resources": {"cpu": 0.25, "memory": "512m"}},
+        },
+        flink={"taskSlots": 2, "taskManager": {"memory": "2g", "cpu": 0.5}},
+    )
     dep = m.taskmanager_deployment(ref2, 1)
     assert dep["spec"]["replicas"] == 3
     assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
@@ -99,10 +125,14 @@ def test_taskmanager_is_sized_for_flink_plus_the_tf_nodes_it_hosts() -> None:
 def test_taskmanagers_count_and_size_the_chief_and_evaluator_too() -> None:
     """chief (2g) + 2 workers + evaluator, 2 slots per TaskManager: 5 slots with the AM's, so
     3 TaskManagers, each sized for the chief and one more node."""
-    ref = job_ref(roles={"chief": {"replicas": 1, "resources": {"cpu": 1.0, "memory": "2g"}},
-                         "worker": {"replicas": 2, "resources": {"cpu": 0.5, "memory": "1g"}},
-                         "evaluator": {"replicas": 1, "resources": {"cpu": 0.5, "memory": "1g"}}},
-                  flink={"taskSlots": 2, "taskManager": {"memory": "2g", "cpu": 0.5}})  # fmt: skip
+    ref = job_ref(
+        roles={
+            "chief": {"replicas": 1, "resources": {"cpu": 1.0, "memory": "2g"}},
+            "worker": {"replicas": 2, "resources": {"cpu": 0.5, "memory": "1g"}},
+            "evaluator": {"replicas": 1, "resources": {"cpu": 0.5, "memory": "1g"}},
+        },
+        flink={"taskSlots": 2, "taskManager": {"memory": "2g", "cpu": 0.5}},
+    )
     dep = m.taskmanager_deployment(ref, 1)
     assert dep["spec"]["replicas"] == 3
     requests = dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
@@ -115,8 +145,9 @@ def test_default_sizes_fit_a_two_cpu_node() -> None:
     ref = job_ref(roles={"worker": {"replicas": 3}, "ps": {"replicas": 2}})
     cpu = 0.0
     for obj in (m.jobmanager_deployment(ref, 1), m.taskmanager_deployment(ref, 1), m.submitter_job(ref, 1)):
-        cpu += float(obj["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"].rstrip("m")
-                     ) / (1000 if obj["kind"] == "Job" else 1)  # fmt: skip
+        cpu += float(obj["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"].rstrip("m")) / (
+            1000 if obj["kind"] == "Job" else 1
+        )
     assert cpu <= 1.5, cpu
 
 
@@ -130,13 +161,19 @@ def test_flink_pods_merge_the_image_defaults_before_starting() -> None:
 
 
 def test_pod_template_comes_from_the_spec() -> None:
-    ref = job_ref(kubernetes={
-        "image": "registry.example/tfflink:1.2", "imagePullPolicy": "Always",
-        "nodeSelector": {"pool": "gpu"}, "imagePullSecrets": ["regcred"],
-        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        "podLabels": {"team": "search"}, "podAnnotations": {"prometheus.io/scrape": "true"},
-        "env": [{"name": "HADOOP_USER_NAME", "value": "tf"}],
-    }, flink={"taskManager": {"memory": "4g", "cpu": 3}})  # fmt: skip
+    ref = job_ref(
+        kubernetes={
+            "image": "registry.example/tfflink:1.2",
+            "imagePullPolicy": "Always",
+            "nodeSelector": {"pool": "gpu"},
+            "imagePullSecrets": ["regcred"],
+            "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "podLabels": {"team": "search"},
+            "podAnnotations": {"prometheus.io/scrape": "true"},
+            "env": [{"name": "HADOOP_USER_NAME", "value": "tf"}],
+        },
+        flink={"taskManager": {"memory": "4g", "cpu": 3}},
+    )
     tm = m.taskmanager_deployment(ref, 1)["spec"]["template"]
     pod, c = tm["spec"], tm["spec"]["containers"][0]
     assert c["image"] == "registry.example/tfflink:1.2" and c["imagePullPolicy"] == "Always"
@@ -181,11 +218,24 @@ def test_submitter_runs_tfflink_submit_once(ref: m.JobRef) -> None:
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     c = pod["containers"][0]
     assert c["args"][5:] == [
-        "tfflink", "submit", "/opt/tfflink/config/job.yaml", "--base-dir", "/opt/tfflink/job",
-        "--flink-address", "mnist-jobmanager:8081", "--rendezvous", "configmap://team-a/mnist-rendezvous",
-        "--restarts-done", "0", "--workdir", "/tmp/tfflink-submit", "--result-file", "/dev/termination-log",
-        "--token-file", "/opt/tfflink/token/token",
-    ]  # fmt: skip
+        "tfflink",
+        "submit",
+        "/opt/tfflink/config/job.yaml",
+        "--base-dir",
+        "/opt/tfflink/job",
+        "--flink-address",
+        "mnist-jobmanager:8081",
+        "--rendezvous",
+        "configmap://team-a/mnist-rendezvous",
+        "--restarts-done",
+        "0",
+        "--workdir",
+        "/tmp/tfflink-submit",
+        "--result-file",
+        "/dev/termination-log",
+        "--token-file",
+        "/opt/tfflink/token/token",
+    ]
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert m.submitter_job(ref, 3, restarts_done=2)["spec"]["template"]["spec"]["containers"][0]["args"][15] == "2"
 
@@ -229,9 +279,16 @@ def test_pods_meet_pod_security_restricted(ref: m.JobRef) -> None:
 
 def test_an_ingress_serves_the_flink_ui_only_when_asked() -> None:
     assert m.ingress(job_ref()) is None
-    ref = job_ref(kubernetes={"ingress": {"host": "flink.example.com", "className": "internal",
-                                          "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://auth"},
-                                          "tlsSecretName": "flink-tls"}})  # fmt: skip
+    ref = job_ref(
+        kubernetes={
+            "ingress": {
+                "host": "flink.example.com",
+                "className": "internal",
+                "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://auth"},
+                "tlsSecretName": "flink-tls",
+            }
+        }
+    )
     ing = m.ingress(ref)
     assert ing is not None and ing in m.job_objects(ref)
     (rule,) = ing["spec"]["rules"]
@@ -274,13 +331,18 @@ def test_pods_run_on_a_read_only_root_with_scratch_dirs(ref: m.JobRef) -> None:
     from tfflink.backends.kubernetes import podtemplate
 
     tmpl = {"spec": {"containers": [{"name": "main", "volumeMounts": [{"name": "x", "mountPath": "/tmp"}]}]}}
-    (problem,) = podtemplate.problems("spec.kubernetes.podTemplate", tmpl, "taskmanager", m.RESERVED_VOLUMES,
-                                      m.RESERVED_PATHS)  # fmt: skip
+    (problem,) = podtemplate.problems(
+        "spec.kubernetes.podTemplate", tmpl, "taskmanager", m.RESERVED_VOLUMES, m.RESERVED_PATHS
+    )
     assert problem == "spec.kubernetes.podTemplate.spec.containers[0].volumeMounts[0].mountPath: /tmp is the operator's"
 
 
-PVC_TEMPLATE = {"spec": {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "runs"}}],
-                         "containers": [{"name": "main", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}  # fmt: skip
+PVC_TEMPLATE = {
+    "spec": {
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "runs"}}],
+        "containers": [{"name": "main", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+    }
+}
 
 
 def tensorboard_objects(ref: m.JobRef) -> dict[str, dict[str, Any]]:

@@ -13,10 +13,13 @@ GPU_TEMPLATE: dict[str, Any] = {
     "spec": {
         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "ckpt"}}],
         "containers": [
-            {"name": "main", "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-             "env": [{"name": "AWS_SECRET", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "secret"}}}],
-             "envFrom": [{"secretRef": {"name": "creds"}}],
-             "resources": {"limits": {"nvidia.com/gpu": 1}}},
+            {
+                "name": "main",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                "env": [{"name": "AWS_SECRET", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "secret"}}}],
+                "envFrom": [{"secretRef": {"name": "creds"}}],
+                "resources": {"limits": {"nvidia.com/gpu": 1}},
+            },
             {"name": "sidecar", "image": "busybox"},
         ],
         "nodeSelector": {"accelerator": "a100"},
@@ -25,7 +28,7 @@ GPU_TEMPLATE: dict[str, Any] = {
         "affinity": {"nodeAffinity": {"x": 1}},
         "initContainers": [{"name": "fetch", "image": "busybox"}],
     },
-}  # fmt: skip
+}
 
 
 def test_task_manager_template_adds_volume_secret_gpu_and_placement() -> None:
@@ -50,8 +53,12 @@ def test_task_manager_template_adds_volume_secret_gpu_and_placement() -> None:
 
 
 def test_base_template_applies_to_every_pod_then_the_component_one() -> None:
-    ref = job_ref(kubernetes={"podTemplate": {"spec": {"schedulerName": "volcano"}},
-                              "submitterPodTemplate": {"spec": {"schedulerName": "default-scheduler"}}})  # fmt: skip
+    ref = job_ref(
+        kubernetes={
+            "podTemplate": {"spec": {"schedulerName": "volcano"}},
+            "submitterPodTemplate": {"spec": {"schedulerName": "default-scheduler"}},
+        }
+    )
     assert m.jobmanager_deployment(ref, 1)["spec"]["template"]["spec"]["schedulerName"] == "volcano"
     assert m.submitter_job(ref, 1)["spec"]["template"]["spec"]["schedulerName"] == "default-scheduler"
 
@@ -62,18 +69,31 @@ def test_operator_fields_are_refused_by_path() -> None:
         "spec": {
             "serviceAccountName": "root",
             "volumes": [{"name": "tfflink-config", "emptyDir": {}}],
-            "containers": [{"name": "main", "image": "evil", "command": ["sh"],
-                            "env": [{"name": "TFFLINK_RENDEZVOUS", "value": "x"}, {"name": "FLINK_CONF_DIR", "value": "/"}],
-                            "volumeMounts": [{"name": "v", "mountPath": "/opt/tfflink/config"}]},
-                           {"name": "side"}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "evil",
+                    "command": ["sh"],
+                    "env": [{"name": "TFFLINK_RENDEZVOUS", "value": "x"}, {"name": "FLINK_CONF_DIR", "value": "/"}],
+                    "volumeMounts": [{"name": "v", "mountPath": "/opt/tfflink/config"}],
+                },
+                {"name": "side"},
+            ],
         },
-    }  # fmt: skip
+    }
     problems = m.spec_problems(job_ref(kubernetes={"podTemplate": bad}).job.spec)
     p = "spec.kubernetes.podTemplate"
-    for want in (f"{p}.metadata.labels.tfflink.dev/job:", f"{p}.spec.serviceAccountName:",
-                 f"{p}.spec.volumes[0].name:", f"{p}.spec.containers[0].image:", f"{p}.spec.containers[0].command:",
-                 f"{p}.spec.containers[0].env[0].name: TFFLINK_RENDEZVOUS", f"{p}.spec.containers[0].env[1].name: FLINK_CONF_DIR",
-                 f"{p}.spec.containers[0].volumeMounts[0].mountPath:", f"{p}.spec.containers[1].image: required"):  # fmt: skip
+    for want in (
+        f"{p}.metadata.labels.tfflink.dev/job:",
+        f"{p}.spec.serviceAccountName:",
+        f"{p}.spec.volumes[0].name:",
+        f"{p}.spec.containers[0].image:",
+        f"{p}.spec.containers[0].command:",
+        f"{p}.spec.containers[0].env[0].name: TFFLINK_RENDEZVOUS",
+        f"{p}.spec.containers[0].env[1].name: FLINK_CONF_DIR",
+        f"{p}.spec.containers[0].volumeMounts[0].mountPath:",
+        f"{p}.spec.containers[1].image: required",
+    ):
         assert any(x.startswith(want) for x in problems), (want, problems)
     assert len(problems) == len(set(problems))  # the base template is reported once, not per pod
 
@@ -82,16 +102,24 @@ def test_a_pod_local_checkpoint_dir_is_refused_when_a_restart_needs_it() -> None
     (problem,) = m.spec_problems(job_ref(checkpointDir="/tmp/ckpt").job.spec)
     assert problem.startswith("spec.checkpointDir: /tmp/ckpt is inside the TaskManager pod")
     # an emptyDir dies with the pod too
-    tmpl = {"spec": {"volumes": [{"name": "s", "emptyDir": {}}],
-                     "containers": [{"name": "main", "volumeMounts": [{"name": "s", "mountPath": "/tmp"}]}]}}  # fmt: skip
+    tmpl = {
+        "spec": {
+            "volumes": [{"name": "s", "emptyDir": {}}],
+            "containers": [{"name": "main", "volumeMounts": [{"name": "s", "mountPath": "/tmp"}]}],
+        }
+    }
     assert m.spec_problems(job_ref(checkpointDir="/tmp/ckpt", kubernetes={"taskManagerPodTemplate": tmpl}).job.spec)
     # relative paths resolve in the job directory, which is in the pod
     assert m.spec_problems(job_ref(checkpointDir="ckpt").job.spec)[0].startswith(
         "spec.checkpointDir: /opt/tfflink/job/ckpt"
     )
     # allowed: object stores, no restarts, no checkpoint, a persistent volume
-    for ok in ({"checkpointDir": "gs://bucket/ckpt"}, {"checkpointDir": "/tmp/c", "failover": {"maxRestarts": 0}}, {},
-               {"checkpointDir": "/data/ckpt", "kubernetes": {"taskManagerPodTemplate": GPU_TEMPLATE}}):  # fmt: skip
+    for ok in (
+        {"checkpointDir": "gs://bucket/ckpt"},
+        {"checkpointDir": "/tmp/c", "failover": {"maxRestarts": 0}},
+        {},
+        {"checkpointDir": "/data/ckpt", "kubernetes": {"taskManagerPodTemplate": GPU_TEMPLATE}},
+    ):
         assert m.spec_problems(job_ref(**ok).job.spec) == [], ok
 
 

@@ -23,9 +23,15 @@ def step(sp: TFFlinkJobSpec, st: TFFlinkJobStatus, obs: Observation, at: float =
     return reconcile(spec=sp, status=st, obs=obs, now=T0 + timedelta(seconds=at), generation=1)
 
 
-RUNNING_CLUSTER = Observation(cluster_created=True, any_objects=True, jobmanager_ready=True,
-                              taskmanagers_ready=1, submitter="Complete",
-                              flink_job_id="f1", flink_state="RUNNING")  # fmt: skip
+RUNNING_CLUSTER = Observation(
+    cluster_created=True,
+    any_objects=True,
+    jobmanager_ready=True,
+    taskmanagers_ready=1,
+    submitter="Complete",
+    flink_job_id="f1",
+    flink_state="RUNNING",
+)
 
 
 def running(sp: TFFlinkJobSpec) -> TFFlinkJobStatus:
@@ -156,8 +162,9 @@ def test_suspend_tears_down_and_resume_deploys_a_new_attempt_without_counting_a_
 def test_startup_deadline_fails_with_the_pod_problem() -> None:
     sp = spec(kubernetes={"startupDeadlineSeconds": 60})
     st = step(sp, TFFlinkJobStatus(), Observation()).status
-    stuck = Observation(cluster_created=True, any_objects=True,
-                        startup_problem="pod x: ImagePullBackOff: no such image")  # fmt: skip
+    stuck = Observation(
+        cluster_created=True, any_objects=True, startup_problem="pod x: ImagePullBackOff: no such image"
+    )
     assert step(sp, st, stuck, 30).status.phase == "Deploying"
     plan = step(sp, st, stuck, 61)
     assert plan.status.phase == "Failed" and plan.status.reason == "StartupDeadlineExceeded"
@@ -304,8 +311,14 @@ def test_a_deploy_waits_for_pods_of_a_deleted_job_of_the_same_name() -> None:
     plan = step(sp, TFFlinkJobStatus(), leftovers)
     assert (plan.status.phase, plan.status.reason) == ("Deploying", "WaitingForOldPods")
     assert plan.actions == [Action("Teardown", 1)]
-    ready = Observation(any_objects=True, stale=True, stale_pods=("mnist-jobmanager-1-old",), cluster_created=True,
-                        jobmanager_ready=True, taskmanagers_ready=1)  # fmt: skip
+    ready = Observation(
+        any_objects=True,
+        stale=True,
+        stale_pods=("mnist-jobmanager-1-old",),
+        cluster_created=True,
+        jobmanager_ready=True,
+        taskmanagers_ready=1,
+    )
     assert Action("Submit", 1) not in step(sp, plan.status, ready, 2).actions
     gone = step(sp, plan.status, Observation(), 3)
     assert (gone.status.phase, gone.status.reason) == ("Deploying", "Deploying")

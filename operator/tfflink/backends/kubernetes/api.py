@@ -40,8 +40,14 @@ def load_client(*, pool_size: int = 32) -> kubernetes.client.ApiClient:
 class KubeApi:
     """Typed wrappers for the objects of a session cluster and the TFFlinkJob status."""
 
-    def __init__(self, client: kubernetes.client.ApiClient, *, workers: int = 16, timeout: float = 30.0,
-                 field_manager: str = "tfflink-operator") -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: kubernetes.client.ApiClient,
+        *,
+        workers: int = 16,
+        timeout: float = 30.0,
+        field_manager: str = "tfflink-operator",
+    ) -> None:
         self.client = client
         self.field_manager = field_manager  # in each object's managedFields: which replica wrote it
         self.core = kubernetes.client.CoreV1Api(client)
@@ -87,8 +93,13 @@ class KubeApi:
             if e.status != 409:
                 raise
         if refresh and obj["kind"] == "ConfigMap":
-            await self._call(self.core.patch_namespaced_config_map, meta["name"], meta["namespace"],
-                             {"data": obj["data"]}, field_manager=self.field_manager)  # fmt: skip
+            await self._call(
+                self.core.patch_namespaced_config_map,
+                meta["name"],
+                meta["namespace"],
+                {"data": obj["data"]},
+                field_manager=self.field_manager,
+            )
         return False
 
     async def delete_cluster(self, namespace: str, job: str, *, keep_attempt: int | None) -> None:
@@ -103,8 +114,12 @@ class KubeApi:
         # Pods go with their owners; deleting them directly makes a full restart prompt. Never
         # with grace 0 (a force delete): the pod object must outlive its processes, since the
         # next attempt starts only once the old pods are gone (fencing, lifecycle.reconcile).
-        await self._call(self.core.delete_collection_namespaced_pod, namespace, label_selector=sel,
-                         grace_period_seconds=POD_GRACE_SECONDS)  # fmt: skip
+        await self._call(
+            self.core.delete_collection_namespaced_pod,
+            namespace,
+            label_selector=sel,
+            grace_period_seconds=POD_GRACE_SECONDS,
+        )
 
     async def delete_owned(self, namespace: str, job: str) -> None:
         """Everything the operator made for ``job`` (also garbage-collected by ownerReferences)."""
@@ -126,14 +141,29 @@ class KubeApi:
         )
 
     async def patch_status(self, namespace: str, name: str, status: Obj) -> None:
-        await self._call(self.custom.patch_namespaced_custom_object_status, n.GROUP, n.VERSION, namespace,
-                         n.PLURAL, name, {"status": status}, _content_type=MERGE,
-                         field_manager=self.field_manager)  # fmt: skip
+        await self._call(
+            self.custom.patch_namespaced_custom_object_status,
+            n.GROUP,
+            n.VERSION,
+            namespace,
+            n.PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE,
+            field_manager=self.field_manager,
+        )
 
     async def delete_job(self, namespace: str, name: str) -> None:
         try:
-            await self._call(self.custom.delete_namespaced_custom_object, n.GROUP, n.VERSION, namespace,
-                             n.PLURAL, name, propagation_policy="Background")  # fmt: skip
+            await self._call(
+                self.custom.delete_namespaced_custom_object,
+                n.GROUP,
+                n.VERSION,
+                namespace,
+                n.PLURAL,
+                name,
+                propagation_policy="Background",
+            )
         except ApiException as e:
             if e.status != 404:
                 raise
@@ -145,19 +175,36 @@ class KubeApi:
         Terminating (its objects are owned by it, so the garbage collector removes them).
         """
         released = 0
-        lists = ([await self._call(self.custom.list_namespaced_custom_object, n.GROUP, n.VERSION, ns, n.PLURAL)
-                  for ns in namespaces] if namespaces else
-                 [await self._call(self.custom.list_cluster_custom_object, n.GROUP, n.VERSION, n.PLURAL)])  # fmt: skip
+        lists = (
+            [
+                await self._call(self.custom.list_namespaced_custom_object, n.GROUP, n.VERSION, ns, n.PLURAL)
+                for ns in namespaces
+            ]
+            if namespaces
+            else [await self._call(self.custom.list_cluster_custom_object, n.GROUP, n.VERSION, n.PLURAL)]
+        )
         for item in (i for lst in lists for i in cast(dict[str, Any], lst).get("items", [])):
             meta = item.get("metadata", {})
             finalizers = meta.get("finalizers") or []
             if finalizer not in finalizers:
                 continue
-            patch = {"metadata": {"finalizers": [f for f in finalizers if f != finalizer],
-                                  "resourceVersion": meta.get("resourceVersion")}}  # fmt: skip
+            patch = {
+                "metadata": {
+                    "finalizers": [f for f in finalizers if f != finalizer],
+                    "resourceVersion": meta.get("resourceVersion"),
+                }
+            }
             try:
-                await self._call(self.custom.patch_namespaced_custom_object, n.GROUP, n.VERSION,
-                                 meta["namespace"], n.PLURAL, meta["name"], patch, _content_type=MERGE)  # fmt: skip
+                await self._call(
+                    self.custom.patch_namespaced_custom_object,
+                    n.GROUP,
+                    n.VERSION,
+                    meta["namespace"],
+                    n.PLURAL,
+                    meta["name"],
+                    patch,
+                    _content_type=MERGE,
+                )
                 released += 1
             except ApiException as e:  # 404: gone; 409: changed meanwhile (kopf will see it next start)
                 log.warning("could not release %s/%s: %s", meta.get("namespace"), meta.get("name"), e.reason)

@@ -42,10 +42,18 @@ RESERVED_VOLUMES = {CONFIG_VOLUME, CONF_VOLUME, CODE_VOLUME, TOKEN_VOLUME, *SCRA
 RESERVED_PATHS = {CONFIG_DIR, CONF_DIR, JOB_DIR, TOKEN_DIR, *SCRATCH.values()}
 UID = 9999  # the runtime image's flink user
 # Pod Security "restricted": the image's non-root user, no privilege escalation, no capabilities.
-POD_SECURITY = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
-                "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
-CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                      "readOnlyRootFilesystem": True}  # fmt: skip
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "runAsGroup": UID,
+    "fsGroup": UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+}
 TERMINATION_LOG = "/dev/termination-log"
 
 LOG4J = """\
@@ -114,8 +122,7 @@ def node_resources(spec: TFFlinkJobSpec) -> list[tuple[float, str]]:
     if spec.mode is Mode.INFERENCE:
         return []
     _, slots = spec.task_manager_shape()
-    nodes = [(r.resources.cpu, r.resources.memory) for r in spec.roles.specs().values()
-             for _ in range(r.replicas)]  # fmt: skip
+    nodes = [(r.resources.cpu, r.resources.memory) for r in spec.roles.specs().values() for _ in range(r.replicas)]
     return sorted(nodes, key=lambda n: (mib(n[1]), n[0]), reverse=True)[:slots]
 
 
@@ -283,8 +290,9 @@ def ingress(ref: JobRef) -> Obj | None:
     if ing.annotations:
         meta["annotations"] = dict(ing.annotations)
     backend = {"service": {"name": n.jobmanager_service(ref.name), "port": {"number": n.FLINK_REST_PORT}}}
-    spec: Obj = {"rules": [{"host": ing.host, "http": {"paths": [
-        {"path": ing.path, "pathType": "Prefix", "backend": backend}]}}]}  # fmt: skip
+    spec: Obj = {
+        "rules": [{"host": ing.host, "http": {"paths": [{"path": ing.path, "pathType": "Prefix", "backend": backend}]}}]
+    }
     if ing.class_name:
         spec["ingressClassName"] = ing.class_name
     if ing.tls_secret_name:
@@ -402,8 +410,12 @@ def _tcp_probe(port: int, period: int) -> Obj:
 
 def jobmanager_deployment(ref: JobRef, attempt: int) -> Obj:
     """One JobManager (session mode); ready when its REST port answers."""
-    c = _container(ref, n.JOBMANAGER, [f"{FLINK_HOME}/bin/jobmanager.sh", "start-foreground"],
-                   resources(ref.job.spec.flink.job_manager))  # fmt: skip
+    c = _container(
+        ref,
+        n.JOBMANAGER,
+        [f"{FLINK_HOME}/bin/jobmanager.sh", "start-foreground"],
+        resources(ref.job.spec.flink.job_manager),
+    )
     c["ports"] = [
         {"name": "rpc", "containerPort": n.FLINK_RPC_PORT},
         {"name": "blob", "containerPort": n.FLINK_BLOB_PORT},
@@ -419,10 +431,11 @@ def taskmanager_deployment(ref: JobRef, attempt: int) -> Obj:
     spec = ref.job.spec
     count, _ = task_managers(ref)
     c = _container(
-        ref, n.TASKMANAGER,
+        ref,
+        n.TASKMANAGER,
         [f"{FLINK_HOME}/bin/taskmanager.sh", "start-foreground", "-Dtaskmanager.host=$(POD_IP)"],
         resources(spec.flink.task_manager, node_resources(spec)),
-    )  # fmt: skip
+    )
     c["env"].append({"name": LOG_STDOUT_ENV, "value": "/proc/1/fd/1"})  # node lines -> kubectl logs
     c["ports"] = [{"name": "rpc", "containerPort": n.FLINK_TM_RPC_PORT}]
     c["readinessProbe"] = _tcp_probe(n.FLINK_TM_RPC_PORT, 5)
@@ -455,12 +468,24 @@ def submitter_job(ref: JobRef, attempt: int, restarts_done: int = 0) -> Obj:
     """
     labels = n.cluster_labels(ref.name, ref.uid, n.SUBMITTER, attempt)
     command = [
-        "tfflink", "submit", f"{CONFIG_DIR}/{JOB_FILE}", "--base-dir", JOB_DIR,
-        "--flink-address", f"{n.jobmanager_service(ref.name)}:{n.FLINK_REST_PORT}",
-        "--rendezvous", rendezvous_uri(ref), "--restarts-done", str(restarts_done),
-        "--workdir", "/tmp/tfflink-submit", "--result-file", TERMINATION_LOG,
-        "--token-file", f"{TOKEN_DIR}/{TOKEN_KEY}",
-    ]  # fmt: skip
+        "tfflink",
+        "submit",
+        f"{CONFIG_DIR}/{JOB_FILE}",
+        "--base-dir",
+        JOB_DIR,
+        "--flink-address",
+        f"{n.jobmanager_service(ref.name)}:{n.FLINK_REST_PORT}",
+        "--rendezvous",
+        rendezvous_uri(ref),
+        "--restarts-done",
+        str(restarts_done),
+        "--workdir",
+        "/tmp/tfflink-submit",
+        "--result-file",
+        TERMINATION_LOG,
+        "--token-file",
+        f"{TOKEN_DIR}/{TOKEN_KEY}",
+    ]
     res = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
     container = _container(ref, n.SUBMITTER, command, res)
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"  # a failure's last lines

@@ -21,9 +21,15 @@ from . import names as n
 
 MAX_MESSAGE = 4096
 STARTUP_REASONS = frozenset(
-    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
-     "CreateContainerError", "ErrImageNeverPull"}
-)  # fmt: skip
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "ErrImageNeverPull",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -141,19 +147,29 @@ def fact(kind: str, body: Mapping[str, Any]) -> ObjectFact:
     """The fact of one owned object (``kind``: Pod, Deployment or Job)."""
     meta = body.get("metadata") or {}
     labels = meta.get("labels") or {}
-    base = {"kind": kind, "name": meta.get("name", ""), "component": labels.get(n.COMPONENT, ""),
-            "attempt": n.attempt_of(labels), "owner_uid": str(labels.get(n.JOB_UID, ""))}  # fmt: skip
+    base = {
+        "kind": kind,
+        "name": meta.get("name", ""),
+        "component": labels.get(n.COMPONENT, ""),
+        "attempt": n.attempt_of(labels),
+        "owner_uid": str(labels.get(n.JOB_UID, "")),
+    }
     if kind == "Pod":
         return ObjectFact(
-            **base, ready=int(pod_ready(body)), failure=pod_failure(body),
-            startup_problem=pod_startup_problem(body), message=termination_message(body),
+            **base,
+            ready=int(pod_ready(body)),
+            failure=pod_failure(body),
+            startup_problem=pod_startup_problem(body),
+            message=termination_message(body),
             ip=str((body.get("status") or {}).get("podIP") or ""),
-        )  # fmt: skip
+        )
     if kind == "Deployment":
         return ObjectFact(
-            **base, ready=int((body.get("status") or {}).get("readyReplicas") or 0),
-            wanted=int((body.get("spec") or {}).get("replicas") or 0), failure=replica_failure(body),
-        )  # fmt: skip
+            **base,
+            ready=int((body.get("status") or {}).get("readyReplicas") or 0),
+            wanted=int((body.get("spec") or {}).get("replicas") or 0),
+            failure=replica_failure(body),
+        )
     state, message = job_state(body)
     failure = Failure("SubmissionFailed", f"submitter {base['name']}: {message}") if state == "Failed" else None
     return ObjectFact(**base, state=state, failure=failure)

@@ -52,21 +52,28 @@ def templates_for(spec: TFFlinkJobSpec, component: str) -> list[tuple[str, Obj]]
         "taskManagerPodTemplate": k8s.task_manager_pod_template,
         "submitterPodTemplate": k8s.submitter_pod_template,
     }
-    return [(f"spec.kubernetes.{f}", values[f] or {}) for f, comps in TEMPLATE_FIELDS.items()
-            if component in comps and values[f]]  # fmt: skip
+    return [
+        (f"spec.kubernetes.{f}", values[f] or {})
+        for f, comps in TEMPLATE_FIELDS.items()
+        if component in comps and values[f]
+    ]
 
 
 def _is_main(container: Mapping[str, Any], component: str) -> bool:
     return container.get("name") in (MAIN, component)
 
 
-def problems(path: str, template: Any, component: str, reserved_volumes: set[str],
-             reserved_paths: set[str]) -> list[str]:  # fmt: skip
+def problems(
+    path: str, template: Any, component: str, reserved_volumes: set[str], reserved_paths: set[str]
+) -> list[str]:
     """What in ``template`` the operator cannot accept, each as ``field.path: message``."""
     if not isinstance(template, Mapping):
         return [f"{path}: must be a pod template (metadata, spec)"]
-    out: list[str] = [f"{path}.{k}: unknown field (a pod template has metadata and spec)"
-                      for k in template if k not in ("metadata", "spec")]  # fmt: skip
+    out: list[str] = [
+        f"{path}.{k}: unknown field (a pod template has metadata and spec)"
+        for k in template
+        if k not in ("metadata", "spec")
+    ]
     meta = template.get("metadata") or {}
     for kind in ("labels", "annotations"):
         for key in (meta.get(kind) or {}) if isinstance(meta, Mapping) else {}:
