@@ -248,15 +248,15 @@ def test_rbac_is_least_privilege(helm: Path, tmp_path: Path) -> None:
         ("", "configmaps"): {"create", "get", "patch", "update", "deletecollection"},
         ("", "serviceaccounts"): {"create", "deletecollection"},
         ("", "secrets"): {"create", "deletecollection"},  # the AM token's, never read
-        ("", "services"): {"create", "delete"},
+        ("", "services"): {"create", "patch", "delete"},
         ("", "pods"): {"list", "watch", "deletecollection"},
         ("", "events"): {"create"},
         ("events.k8s.io", "events"): {"create"},
-        ("apps", "deployments"): {"create", "list", "watch", "deletecollection"},
+        ("apps", "deployments"): {"create", "patch", "list", "watch", "deletecollection"},
         ("batch", "jobs"): {"create", "list", "watch", "deletecollection"},
         ("rbac.authorization.k8s.io", "roles"): {"create", "deletecollection"},
         ("rbac.authorization.k8s.io", "rolebindings"): {"create", "deletecollection"},
-        ("networking.k8s.io", "networkpolicies"): {"create", "deletecollection"},
+        ("networking.k8s.io", "networkpolicies"): {"create", "patch", "deletecollection"},
         ("networking.k8s.io", "ingresses"): {"create", "deletecollection"},
     }
     for verbs in cluster.values():

@@ -335,7 +335,8 @@ def test_pod_failure_restarts_the_whole_cluster_once(k: Cluster, how: str) -> No
 def test_tensorboard_is_the_jobs_kept_across_a_full_restart_and_collected_with_it(k: Cluster) -> None:
     """spec.tensorboard: a Deployment, Service and NetworkPolicy owned by the job, made with its
     first session cluster; a full restart keeps them (the same objects), and they do not hold
-    the next attempt back; deleting the job collects them."""
+    the next attempt back; a changed logDir updates them in place, removing spec.tensorboard
+    removes them, and deleting the job collects them."""
     name = "tb"
     k.apply_example(
         name,
@@ -358,6 +359,23 @@ def test_tensorboard_is_the_jobs_kept_across_a_full_restart_and_collected_with_i
     k.bring_up(name, 2)
     (dep,) = k.owned(name, n.TENSORBOARD, kinds="deployments")
     assert dep["metadata"]["uid"] == tb["Deployment"]["metadata"]["uid"], "the restart kept the TensorBoard"
+
+    def log_dir() -> str | None:
+        deps = k.owned(name, n.TENSORBOARD, kinds="deployments")
+        return deps[0]["spec"]["template"]["spec"]["containers"][0]["args"][2] if deps else None
+
+    patch = {"spec": {"tensorboard": {"logDir": "s3://tfflink-e2e/tb/v2"}}}
+    k.kubectl("-n", NS, "patch", "tfflinkjob", name, "--type=merge", "-p", json.dumps(patch))
+    wait_for(lambda: log_dir() == "s3://tfflink-e2e/tb/v2", "the TensorBoard following the new logDir", 90)
+    (dep,) = k.owned(name, n.TENSORBOARD, kinds="deployments")
+    assert dep["metadata"]["uid"] == tb["Deployment"]["metadata"]["uid"], "updated in place, not recreated"
+    k.kubectl("-n", NS, "patch", "tfflinkjob", name, "--type=merge", "-p", '{"spec": {"tensorboard": null}}')
+    wait_for(
+        lambda: not k.owned(name, n.TENSORBOARD, kinds="deployments,services,networkpolicies"),
+        "the TensorBoard gone with spec.tensorboard",
+        90,
+    )
+    wait_for(lambda: "tensorboardUrl" not in k.status(name), "status.tensorboardUrl cleared")
     k.kubectl("-n", NS, "delete", "tfflinkjob", name, "--wait=true", "--timeout=60s")
     wait_for(
         lambda: not k.owned(name, n.TENSORBOARD, kinds="deployments,services,networkpolicies,pods"),

@@ -60,6 +60,8 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
 - Events: kopf posts them on the TFFlinkJob.
 - per job: a NetworkPolicy (created, deleted by label): only the job's pods and the operator
   reach its Flink and TF ports; an Ingress to the Flink UI when spec.kubernetes.ingress is set.
+- per job with spec.tensorboard: its Deployment, Service and NetworkPolicy, server-side applied
+  at each deploy so they follow the spec (hence patch), deleted when spec.tensorboard is gone.
 */}}
 {{- define "tfflink-operator.rules" -}}
 - apiGroups: ["tfflink.dev"]
@@ -79,7 +81,7 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   verbs: ["create", "deletecollection"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["create", "delete"]
+  verbs: ["create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch", "deletecollection"]
@@ -91,7 +93,7 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   verbs: ["create"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["create", "list", "watch", "deletecollection"]
+  verbs: ["create", "patch", "list", "watch", "deletecollection"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "list", "watch", "deletecollection"]
@@ -99,6 +101,9 @@ operator/tfflink/backends/kubernetes/api.py and the kopf handlers):
   resources: ["roles", "rolebindings"]
   verbs: ["create", "deletecollection"]
 - apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies", "ingresses"]
+  resources: ["networkpolicies"]
+  verbs: ["create", "patch", "deletecollection"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
   verbs: ["create", "deletecollection"]
 {{- end }}

@@ -118,6 +118,11 @@ async def execute(deps: Deps, ref: JobRef, action: Action, status: TFFlinkJobSta
         assert action.attempt is not None
         for obj in manifests.job_objects(ref) + manifests.cluster_objects(ref, action.attempt):
             await deps.api.create(obj, refresh=obj["metadata"]["name"].endswith("-config"))
+        tensorboard = manifests.tensorboard_objects(ref)  # follows the spec: a changed logDir, or none
+        for obj in tensorboard:
+            await deps.api.apply(obj)
+        if not tensorboard:
+            await deps.api.delete_tensorboard(ref.namespace, ref.name)
     elif action.kind == "Submit":
         assert action.attempt is not None  # the token first: the submitter pod mounts it
         await deps.api.create(manifests.token_secret(ref, action.attempt, manifests.new_token()))

@@ -156,7 +156,7 @@ class Roles(_Model):
 
 
 class Resources(_Model):
-    """Resources of one Flink process (JobManager or TaskManager)."""
+    """Resources of one process the operator runs: a Flink JobManager or TaskManager, TensorBoard."""
 
     memory: str = Field("1600m", pattern=MEMORY_PATTERN, description="Process memory, e.g. 1600m or 2Gi.")
     cpu: float = Field(0.25, gt=0, le=256, description="CPU cores requested (no CPU limit is set).")
@@ -205,6 +205,11 @@ class TensorBoardSpec(_Model):
             "On Kubernetes: on a volume the TaskManagers mount (the TensorBoard pod mounts it read-only) "
             "or an object-store URI."
         ),
+    )
+    # TensorBoard imports TensorFlow for its file systems: about 400 MiB resident before any data.
+    resources: Resources = Field(
+        default_factory=lambda: Resources(memory="1Gi", cpu=0.05),
+        description="The TensorBoard pod's resources on Kubernetes (memory is also its limit).",
     )
 
 

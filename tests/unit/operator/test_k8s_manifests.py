@@ -346,7 +346,7 @@ PVC_TEMPLATE = {
 
 
 def tensorboard_objects(ref: m.JobRef) -> dict[str, dict[str, Any]]:
-    return {o["kind"]: o for o in m.job_objects(ref) if o["metadata"]["name"] == "mnist-tensorboard"}
+    return {o["kind"]: o for o in m.tensorboard_objects(ref)}
 
 
 def test_tensorboard_is_a_per_job_deployment_service_and_policy_owned_by_the_job() -> None:
@@ -386,6 +386,13 @@ def test_tensorboard_reads_the_taskmanagers_volume_read_only_as_a_restricted_pod
     assert c["securityContext"]["readOnlyRootFilesystem"] is True and pod["securityContext"]["runAsNonRoot"] is True
     assert pod["automountServiceAccountToken"] is False
     assert c["image"] == ref.job.spec.kubernetes.image  # the runtime image: tensorboard comes with TF
+    assert c["resources"] == {"requests": {"cpu": "0.05", "memory": "1024Mi"}, "limits": {"memory": "1024Mi"}}
+
+
+def test_tensorboard_resources_come_from_the_spec() -> None:
+    tb = {"logDir": "gs://bucket/logs", "resources": {"memory": "3Gi", "cpu": 0.5}}
+    (c,) = tensorboard_objects(job_ref(tensorboard=tb))["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert c["resources"] == {"requests": {"cpu": "0.5", "memory": "3072Mi"}, "limits": {"memory": "3072Mi"}}
 
 
 def test_tensorboard_log_dir_relative_to_the_job_or_in_an_object_store() -> None:

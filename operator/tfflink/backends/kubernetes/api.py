@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Obj = dict[str, Any]
 MERGE = "application/merge-patch+json"
+APPLY = "application/apply-patch+yaml"  # server-side apply; the client sends the object as JSON
 POD_GRACE_SECONDS = 5  # SIGTERM, then SIGKILL: a full restart need not wait for a clean shutdown
 
 
@@ -102,6 +103,49 @@ class KubeApi:
             )
         return False
 
+    async def apply(self, obj: Obj) -> None:
+        """Make ``obj`` what it says (server-side apply, forced: the operator owns the fields it sets).
+
+        For the per-job objects that follow the spec (TensorBoard), unlike ``create``, which
+        leaves an existing object as it was.
+        """
+        patchers: dict[str, Callable[..., Any]] = {
+            "Deployment": self.apps.patch_namespaced_deployment,
+            "Service": self.core.patch_namespaced_service,
+            "NetworkPolicy": self.net.patch_namespaced_network_policy,
+        }
+        meta = obj["metadata"]
+        await self._call(
+            patchers[obj["kind"]],
+            meta["name"],
+            meta["namespace"],
+            obj,
+            field_manager=self.field_manager,
+            force=True,
+            _content_type=APPLY,
+        )
+
+    async def delete_tensorboard(self, namespace: str, job: str) -> None:
+        """The job's TensorBoard objects, when ``spec.tensorboard`` is gone (a missing one is fine)."""
+        sel = f"{n.JOB}={job},{n.COMPONENT}={n.TENSORBOARD}"
+        await asyncio.gather(
+            self._call(
+                self.apps.delete_collection_namespaced_deployment,
+                namespace,
+                label_selector=sel,
+                propagation_policy="Background",
+            ),
+            self._call(self.net.delete_collection_namespaced_network_policy, namespace, label_selector=sel),
+            self._delete_missing_ok(self.core.delete_namespaced_service, n.tensorboard(job), namespace),
+        )
+
+    async def _delete_missing_ok(self, fn: Callable[..., Any], name: str, namespace: str) -> None:
+        try:
+            await self._call(fn, name, namespace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
     async def delete_cluster(self, namespace: str, job: str, *, keep_attempt: int | None) -> None:
         """Delete every attempt's Deployments, submitter Jobs, token Secrets and pods, except ``keep_attempt``."""
         sel = n.selector(job, keep_attempt=keep_attempt)
@@ -124,7 +168,6 @@ class KubeApi:
     async def delete_owned(self, namespace: str, job: str) -> None:
         """Everything the operator made for ``job`` (also garbage-collected by ownerReferences)."""
         sel = f"{n.JOB}={job},{n.MANAGED_BY}={n.MANAGED_BY_VALUE}"
-        opts = {"label_selector": sel, "propagation_policy": "Background"}
         await self.delete_cluster(namespace, job, keep_attempt=None)
         await asyncio.gather(
             self._call(self.core.delete_collection_namespaced_config_map, namespace, label_selector=sel),
@@ -134,9 +177,7 @@ class KubeApi:
             self._call(self.net.delete_collection_namespaced_network_policy, namespace, label_selector=sel),
             self._call(self.net.delete_collection_namespaced_ingress, namespace, label_selector=sel),
             self._call(self.core.delete_namespaced_service, n.jobmanager_service(job), namespace),
-            # the per-job ones (TensorBoard): the attempts' went with delete_cluster
-            self._call(self.apps.delete_collection_namespaced_deployment, namespace, **opts),
-            self._call(self.core.delete_namespaced_service, n.tensorboard(job), namespace),
+            self.delete_tensorboard(namespace, job),
             return_exceptions=True,
         )
 

@@ -529,7 +529,7 @@ def tensorboard_deployment(ref: JobRef) -> Obj | None:
     a logDir on no such volume); a ReadWriteOnce claim ties it to their node.
     """
     log_dir = tensorboard_log_dir(ref)
-    if log_dir is None:
+    if log_dir is None or ref.job.spec.tensorboard is None:
         return None
     labels = n.tensorboard_labels(ref.name, ref.uid)
     port = n.TENSORBOARD_PORT
@@ -550,8 +550,7 @@ def tensorboard_deployment(ref: JobRef) -> Obj | None:
         "env": [{"name": "HOME", "value": "/tmp"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"}],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": {"httpGet": {"path": "/data/logdir", "port": port}, "periodSeconds": 5},
-        # TensorBoard imports TensorFlow (its file systems): about 400 MiB resident.
-        "resources": {"requests": {"cpu": "50m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "resources": resources(ref.job.spec.tensorboard.resources),
         "volumeMounts": mounts,
         "securityContext": copy.deepcopy(CONTAINER_SECURITY),
     }
@@ -615,8 +614,14 @@ def job_objects(ref: JobRef) -> list[Obj]:
     objs = [config_map(ref), rendezvous_config_map(ref)]
     objs += [sa] if sa else []
     objs += [role(ref), role_binding(ref), jobmanager_service(ref), network_policy(ref)]
-    optional = (ingress(ref), tensorboard_service(ref), tensorboard_network_policy(ref), tensorboard_deployment(ref))
-    return objs + [o for o in optional if o]
+    ing = ingress(ref)
+    return objs + ([ing] if ing else [])
+
+
+def tensorboard_objects(ref: JobRef) -> list[Obj]:
+    """The job's TensorBoard, made to follow ``spec.tensorboard`` at each deploy (none without it)."""
+    found = (tensorboard_service(ref), tensorboard_network_policy(ref), tensorboard_deployment(ref))
+    return [o for o in found if o]
 
 
 def cluster_objects(ref: JobRef, attempt: int) -> list[Obj]:
