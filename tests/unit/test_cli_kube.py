@@ -413,6 +413,7 @@ JOB = {
         "taskManagers": 1,
         "roles": {"ps": {"desired": 1, "running": 1}, "worker": {"desired": 2, "running": 2, "failed": 0}},
         "progress": {"step": 1200, "stepsPerSecond": 35.5, "checkpointStep": 1100},
+        "rows": {"sent": 5000, "replayed": 0, "late": 0, "malformed": 2, "inputGuarantee": "exactly-once"},
         "conditions": [
             {
                 "type": "Created",
@@ -441,6 +442,7 @@ def test_format_status() -> None:
     assert "Restarts:      1 of 3" in lines and "Attempt:       2" in lines and "Flink job:     a1b2c3" in lines
     assert "Code:          configmap/linear-code at /opt/tfflink/job" in lines
     assert "Progress:      step 1200, 35.5 steps/s, checkpoint at step 1100" in lines
+    assert "Rows:          5000 sent, 2 malformed (skipped); input exactly-once" in lines
     roles = lines[lines.index("Roles:") + 1 : lines.index("Roles:") + 4]
     assert [r.split() for r in roles] == [
         ["ROLE", "DESIRED", "RUNNING", "SUCCEEDED", "FAILED"],

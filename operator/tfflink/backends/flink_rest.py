@@ -53,14 +53,7 @@ class FlinkRest:
 
     def accumulators(self, job_id: str) -> dict[str, int]:
         """The job's user accumulators summed over its subtasks (the data plane's row counts)."""
-        body = self._call("GET", f"/jobs/{job_id}/accumulators")
-        out: dict[str, int] = {}
-        for acc in (body or {}).get("user-task-accumulators", []):
-            try:
-                out[str(acc["name"])] = int(acc["value"])
-            except (KeyError, TypeError, ValueError):
-                continue  # not one of ours (a non-numeric accumulator)
-        return out
+        return accumulator_values(self._call("GET", f"/jobs/{job_id}/accumulators"))
 
     def cancel(self, job_id: str) -> None:
         """Cancel a job (idempotent on the Flink side)."""
@@ -72,6 +65,18 @@ class FlinkRest:
             return root_exception_text(self.exceptions(job_id))
         except FlinkUnreachable:
             return None
+
+
+def accumulator_values(body: Any) -> dict[str, int]:
+    """name -> value of the numeric user accumulators in a ``/jobs/<id>/accumulators`` answer."""
+    entries = body.get("user-task-accumulators") if isinstance(body, dict) else None
+    out: dict[str, int] = {}
+    for acc in entries if isinstance(entries, list) else []:
+        try:
+            out[str(acc["name"])] = int(acc["value"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not one of ours (a non-numeric accumulator)
+    return out
 
 
 def root_exception_text(exceptions: Any) -> str | None:

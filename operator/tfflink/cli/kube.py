@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..lifecycle.rows import counts_text
 from ..spec import SpecError, check_entry, load_job, parse_job
 from ..spec.crd import GROUP, PLURAL, VERSION
 from ..spec.models import API_VERSION, KIND, TF_ROLES, TFFlinkJob
@@ -715,6 +716,11 @@ def format_status(obj: dict[str, Any]) -> str:
             + (f", {rate} steps/s" if rate is not None else "")
             + (f", checkpoint at step {ckpt}" if ckpt is not None else "")
         )
+    rows_st = st.get("rows")
+    if isinstance(rows_st, dict):
+        counts = {k: v for k, v in rows_st.items() if k != "inputGuarantee" and type(v) is int}
+        guarantee = rows_st.get("inputGuarantee")
+        lines.append(f"Rows:          {counts_text(counts, guarantee if isinstance(guarantee, str) else None)}")
     roles = st.get("roles") or {}
     if roles:
         lines.append("Roles:")

@@ -30,6 +30,7 @@ from ..spec.status import (
     Intent,
     ProgressStatus,
     RoleStatus,
+    RowsStatus,
     TFFlinkJobStatus,
     now_rfc3339,
     parse_rfc3339,
@@ -78,6 +79,7 @@ class Observation:
     am_message: str = ""
     root_exception: str | None = None  # the failed Flink job's root exception text
     progress: ProgressStatus | None = None  # from the AM's /status, when reachable and reported
+    rows: RowsStatus | None = None  # the Flink job's row counts (JVM data plane), when read
 
     def end(self) -> Outcome | None:
         """How the submitted Flink job ended (None: it has not)."""
@@ -187,6 +189,7 @@ class _Planner:
         st = self.st
         st.attempt += 1
         st.flink_job_id = None
+        st.rows = None  # counts are per Flink job, so per attempt
         not_before = now_rfc3339(self.now + timedelta(seconds=delay))
         st.intent = Intent(
             action="Restart" if phase is Phase.RESTARTING else "Deploy",
@@ -323,6 +326,7 @@ class _Planner:
         end = obs.end()
         self.count_am_restarts(obs.am_restarts if end is None else end.restarts)
         self.progress()
+        st.rows = obs.rows or st.rows
         failure = obs.failure
         if failure is None and end is not None and end.kind is not EndKind.SUCCEEDED:
             failure = Failure(END_REASONS[end.kind], end.reason, retryable=end.retryable)

@@ -29,6 +29,7 @@ from ..backends.kubernetes.manifests import JobRef
 from ..backends.kubernetes.observe import ObjectFact, observe, owned_by, trusted_am_address
 from ..lifecycle.outcome import FLINK_FAILED
 from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
+from ..lifecycle.rows import rows_status
 from ..spec.loader import format_errors
 from ..spec.models import TFFlinkJob
 from ..spec.status import Phase, ProgressStatus, TFFlinkJobStatus, now_rfc3339
@@ -89,6 +90,7 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
         )
         am = (await deps.flink.am_status(address) if address else None) or {}
     root = await deps.flink.root_exception(ref.namespace, ref.name, job_id) if state in FLINK_FAILED else None
+    rows = rows_status(await deps.flink.accumulators(ref.namespace, ref.name, job_id))
     restarts = am.get("restarts")
     am_restarts = restarts if isinstance(restarts, int) and not isinstance(restarts, bool) else None
     roles = None
@@ -109,6 +111,7 @@ async def _observe(deps: Deps, ref: JobRef, status: TFFlinkJobStatus, facts: Ite
         am_phase=phase if isinstance(phase, str) else None,
         am_message=str(am.get("message") or "")[:2000],
         progress=ProgressStatus.from_am(am.get("progress")),
+        rows=rows,
     )
 
 

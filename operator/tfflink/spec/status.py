@@ -122,6 +122,18 @@ class Intent(_Model):
     )
 
 
+class RowsStatus(_Model):
+    """What became of the rows the JVM data plane handled in the current attempt (its Flink job)."""
+
+    sent: int = Field(0, ge=0, description="Rows sent to the TF nodes.")
+    replayed: int = Field(0, ge=0, description="Rows sent again to a restarted node (counted in sent too).")
+    late: int = Field(0, ge=0, description="Rows that arrived after the TF function returned: not trained on.")
+    malformed: int = Field(0, ge=0, description="Rows skipped as malformed (input.onError: skip).")
+    input_guarantee: Literal["exactly-once", "at-least-once"] | None = Field(
+        None, description="exactly-once when every TF node restored and saved at the feeder's checkpoints."
+    )
+
+
 class TFFlinkJobStatus(_Model):
     """Observed state of a TFFlinkJob."""
 
@@ -138,6 +150,7 @@ class TFFlinkJobStatus(_Model):
     task_managers: int = Field(0, ge=0, description="TaskManagers of the current cluster.")
     roles: dict[str, RoleStatus] = Field(default_factory=dict, description="Per-role node counts.")
     progress: ProgressStatus | None = Field(None, description="Training progress the TF nodes reported.")
+    rows: RowsStatus | None = Field(None, description="Row counts of a JVM-fed stream, for the current attempt.")
     tensorboard_url: str | None = Field(
         None,
         description="In-cluster URL of the job's TensorBoard (spec.tensorboard); "

@@ -10,7 +10,7 @@ from op_fixtures import job_body
 
 from tfflink.lifecycle.reconcile import Action, Failure, Observation, Plan, reconcile
 from tfflink.spec.models import TFFlinkJob, TFFlinkJobSpec
-from tfflink.spec.status import ProgressStatus, TFFlinkJobStatus
+from tfflink.spec.status import ProgressStatus, RowsStatus, TFFlinkJobStatus
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -264,6 +264,19 @@ def test_progress_from_the_am_goes_into_status_and_the_checkpoint_step_outlives_
     assert st.progress == ProgressStatus(step=130, steps_per_second=None, checkpoint_step=100)
     st = step(sp, st, RUNNING_CLUSTER, 30).status  # the AM unreachable this time: the last one stays
     assert st.progress is not None and st.progress.step == 130
+
+
+def test_row_counts_go_into_status_stay_at_the_end_and_start_again_with_an_attempt() -> None:
+    sp = spec(failover={"maxRestarts": 3})
+    st = step(sp, running(sp), replace(RUNNING_CLUSTER, rows=RowsStatus(sent=100)), 10).status
+    assert st.rows == RowsStatus(sent=100)
+    st = step(sp, st, RUNNING_CLUSTER, 11).status  # Flink's REST unread this time: the last counts stay
+    assert st.rows == RowsStatus(sent=100)
+    restarted = step(sp, st, _ended("java.lang.RuntimeException: TaskManager lost"), 12).status
+    assert restarted.phase == "Restarting" and restarted.rows is None  # counts belong to one Flink job
+    final = RowsStatus(sent=500, late=3, input_guarantee="exactly-once")
+    done = step(sp, st, replace(RUNNING_CLUSTER, flink_state="FINISHED", rows=final), 13).status
+    assert done.phase == "Succeeded" and done.rows == final
 
 
 def test_progress_fields_of_the_wrong_type_from_the_am_are_dropped() -> None:

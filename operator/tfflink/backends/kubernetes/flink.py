@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from ..flink_rest import root_exception_text
+from ..flink_rest import accumulator_values, root_exception_text
 from . import names as n
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,14 @@ class FlinkClient:
         except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         return root_exception_text(data)
+
+    async def accumulators(self, namespace: str, job: str, job_id: str) -> dict[str, int]:
+        """The job's numeric user accumulators (the data plane's row counts); empty when unread."""
+        try:
+            data = await self._get(f"{self.base_url(namespace, job)}/jobs/{job_id}/accumulators")
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            return {}
+        return accumulator_values(data)
 
     async def am_status(self, address: str) -> dict[str, Any] | None:
         """The AM's ``/status`` (per-role counts), or None."""
