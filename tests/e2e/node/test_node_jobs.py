@@ -189,6 +189,8 @@ def test_stream_training_on_the_node(k: Node) -> None:
     reports = [json.loads((claim_dir(k) / "stream-train" / f"worker-{i}.json").read_text()) for i in (0, 1)]
     seen = [i for r in reports for i in r["ids"]]
     assert sorted(seen) == [2**60 + n for n in range(4000)]
+    # The data plane's accumulators, read by the operator from Flink's REST API: each row sent once.
+    assert st.get("rows", {}).get("sent") == 4000 and st["rows"]["late"] == 0, st.get("rows")
 
 
 def test_the_seeds_add_example_on_the_node(k: Node) -> None:
