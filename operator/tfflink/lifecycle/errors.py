@@ -5,7 +5,8 @@ AM, ``tfflink run``, the operator) only as text: Flink's root exception, a node'
 line. So the permanent failure of a job run, :class:`FatalJobError`, carries a marker in its
 message, and the restart policy (:meth:`~tfflink.lifecycle.policy.RestartPolicy.decide`) fails
 such a run at once instead of spending ``maxRestarts`` on it. Other failures that cross Flink
-as text are restarted: only the mark says "permanent" there.
+as text are restarted: only the mark says "permanent" there. A process that knows its own
+failure (the operator's submitter) writes it as a :func:`failure_record` instead.
 """
 
 from __future__ import annotations
