@@ -181,7 +181,7 @@ def test_backoff_overflow_inside_the_am() -> None:
 
 
 def test_submit_work_dir_is_private_by_default(tmp_path: Path) -> None:
-    from tfflink.backends.submit import SubmitError, private_workdir
+    from tfflink.backends.submit import UnsafeWorkdir, private_workdir
     from tfflink.cli.main import build_parser
 
     args = build_parser().parse_args(["submit", "job.yaml", "--flink-address", "h:1", "--rendezvous", "file:///x"])
@@ -194,13 +194,13 @@ def test_submit_work_dir_is_private_by_default(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    with pytest.raises(SubmitError, match="writable by other users"):
+    with pytest.raises(UnsafeWorkdir, match="writable by other users"):
         private_workdir(shared)
     if os.geteuid() == 0:
         other = tmp_path / "other"
         other.mkdir(mode=0o755)
         os.chown(other, 65534, 65534)
-        with pytest.raises(SubmitError, match="belongs to another user"):
+        with pytest.raises(UnsafeWorkdir, match="belongs to another user"):
             private_workdir(other)
 
 

@@ -12,8 +12,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import TemporaryFailure
 
-class FlinkUnreachable(Exception):
+
+class FlinkUnreachable(TemporaryFailure):
     """The JobManager's REST endpoint did not answer."""
 
 

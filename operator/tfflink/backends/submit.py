@@ -14,14 +14,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import PermanentFailure, TemporaryFailure
 from ..runtime.config import RuntimeConfig
 from .local import pyflink_home
 
 JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")
 
 
-class SubmitError(Exception):
-    """The flink client could not submit the job; the message is its most telling line."""
+class SubmitError(TemporaryFailure):
+    """The flink client could not submit the job; the message is its most telling line.
+
+    Temporary: the JobManager may not have been ready, and the operator retries a failed
+    submitter with a fresh cluster.
+    """
+
+
+class UnsafeWorkdir(PermanentFailure):
+    """The client's work dir is not private to us: the same dir is refused again."""
 
 
 def _reason(output: str) -> str:
@@ -43,11 +52,11 @@ def private_workdir(workdir: Path) -> None:
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = os.lstat(workdir)
     if not stat.S_ISDIR(st.st_mode):
-        raise SubmitError(f"work dir {workdir} is not a directory")
+        raise UnsafeWorkdir(f"work dir {workdir} is not a directory")
     if st.st_uid != os.geteuid():
-        raise SubmitError(f"work dir {workdir} belongs to another user (uid {st.st_uid}); use a private one")
+        raise UnsafeWorkdir(f"work dir {workdir} belongs to another user (uid {st.st_uid}); use a private one")
     if st.st_mode & 0o022:
-        raise SubmitError(
+        raise UnsafeWorkdir(
             f"work dir {workdir} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); use a private one"
         )
 

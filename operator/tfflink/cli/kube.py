@@ -3,7 +3,8 @@
 They talk to the cluster of the current kube context (``--kubeconfig``/``--context`` to choose
 another, ``-n`` for the namespace) with the kubernetes client, imported inside the commands so
 ``tfflink validate`` stays fast. Every failure is one ``tfflink: error: ...`` line and a
-non-zero exit (1; 2 for a job or directory that cannot be submitted), never a traceback.
+non-zero exit (1; 2 for a job or directory that cannot be submitted), never a traceback
+(:mod:`tfflink.cli.exits`).
 
 Code delivery (``tfflink submit --kubernetes job.yaml``): the job file's directory becomes one
 ConfigMap ``<job>-code``, one key per file, which the operator mounts at /opt/tfflink/job, the
@@ -50,16 +51,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import TfflinkError
 from ..lifecycle.rows import counts_text
-from ..spec import SpecError, check_entry, load_job, parse_job
+from ..spec import check_entry, load_job, parse_job
 from ..spec.crd import GROUP, PLURAL, VERSION
 from ..spec.models import API_VERSION, KIND, TF_ROLES, TFFlinkJob
 from ..spec.status import Phase
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, CliError
+from .exits import err as _err
 
 log = logging.getLogger(__name__)
-
-# The same exit codes as tfflink.cli.main (not imported: main imports this module).
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Mirrors of tfflink.backends.kubernetes (names, manifests), kept here so that building the
 # parser imports nothing heavy; tests/unit/test_cli_kube.py checks they agree.
@@ -79,18 +80,6 @@ TERMINAL = tuple(p.value for p in Phase if p.finished)
 TIMEOUT = 30.0  # seconds, per API call (log streams excepted)
 CONN_PREFIX = re.compile(r"^(<[^>]*>|\w+\([^)]*\)): ")  # urllib3's "HTTPSConnection(host=...): "
 MERGE, APPLY = "application/merge-patch+json", "application/apply-patch+yaml"
-
-
-class CliError(Exception):
-    """One line for the user, and the exit status."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.message, self.code = message, code
-
-
-def _err(msg: str) -> None:
-    print(f"tfflink: error: {msg}", file=sys.stderr, flush=True)
 
 
 def _warn(msg: str) -> None:
@@ -426,16 +415,14 @@ def describe(e: BaseException) -> str | None:
 
 
 def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Run a command: failures become one ``tfflink: error:`` line; invalid job files go to main."""
+    """Run a command: API and connection failures become one ``tfflink: error:`` line; ours
+    go to main, which reports them (:func:`tfflink.cli.exits.report`)."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
-        except SpecError:
-            raise  # main prints every problem of the job file, exit 2
-        except CliError as e:
-            _err(e.message)
-            return e.code
+        except TfflinkError:
+            raise
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         except Exception as e:  # never a traceback; -v logs it

@@ -1,7 +1,7 @@
 """The ``tfflink`` command: thin wrappers over the spec loader and the backends.
 
-Exit codes: 0 success, 1 the job (or submission) failed, 2 the job file is invalid,
-130 interrupted.
+Failures end a command through :func:`tfflink.cli.exits.report` (its docstring lists the exit
+codes).
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from ..spec import LoadedJob, SpecError, check_entry, load_job
+from ..errors import TfflinkError
+from ..lifecycle.errors import failure_record
+from ..spec import LoadedJob, check_entry, load_job
 from . import kube
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _err(msg: str) -> None:
-    print(f"tfflink: error: {msg}", file=sys.stderr, flush=True)
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, report
+from .exits import err as _err
 
 
 def _load(path: str) -> LoadedJob:
@@ -50,7 +48,6 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..backends.local_runner import LocalRunner  # pulls in PyFlink paths
-    from ..backends.submit import SubmitError
     from ..lifecycle.rows import input_guarantee, row_counts
 
     loaded = _load(args.job)
@@ -65,10 +62,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner.close()
         _err(f"job {name} interrupted; everything it started was stopped")
         return EXIT_INTERRUPTED
-    except (SubmitError, RuntimeError) as e:
+    except (TfflinkError, RuntimeError) as e:  # RuntimeError: a local Flink cluster that did not start
         runner.close()
-        _err(f"job {name}: {e}")
-        return EXIT_FAILED
+        return report(e, f"job {name}")
     if args.status_file:
         Path(args.status_file).write_text(
             json.dumps(
@@ -100,7 +96,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
             "submits); to submit a job to your Kubernetes cluster: tfflink submit --kubernetes job.yaml"
         )
         return EXIT_INVALID
-    from ..backends.submit import SubmitError, submit
+    try:
+        return _submit(args)
+    except TfflinkError as e:
+        if args.result_file:  # the operator reads it (the submitter pod's termination message)
+            _write_result(args.result_file, failure_record(e))
+        raise
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from ..backends.submit import submit
     from ..runtime.config import RuntimeConfig
 
     loaded = _load_submitted(args.job, args.base_dir)
@@ -128,19 +133,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
     # A private directory of our own unless given: it briefly holds the token (never a fixed
     # path in a shared /tmp; the operator's submitter pod passes its own emptyDir).
     workdir = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="tfflink-submit-"))
-    try:
-        job_id = submit(cfg, flink_address=args.flink_address, workdir=workdir)
-    except SubmitError as e:
-        _err(str(e))
-        return EXIT_FAILED
+    job_id = submit(cfg, flink_address=args.flink_address, workdir=workdir)
     result = json.dumps({"jobId": job_id, "submission": cfg.submission})
     print(result, flush=True)
     if args.result_file:
-        try:
-            Path(args.result_file).write_text(result)
-        except OSError as e:
-            _err(f"cannot write --result-file {args.result_file}: {e}")
+        _write_result(args.result_file, result)
     return EXIT_OK
+
+
+def _write_result(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        _err(f"cannot write --result-file {path}: {e}")
 
 
 def _load_submitted(path: str, base_dir: str | None) -> LoadedJob:
@@ -250,10 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.fn(args))
-    except SpecError as e:
-        for line in str(e).splitlines():
-            print(f"tfflink: invalid job: {line}", file=sys.stderr)
-        return EXIT_INVALID
+    except TfflinkError as e:
+        return report(e)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,25 @@
 """Failures that no restart can fix, recognisable after they crossed Flink as text.
 
-An exception raised inside a Flink Python operator reaches the supervisor only as the text of
-Flink's root exception, so a fatal error carries a marker in its message. The restart policy
-fails such a job at once instead of spending ``maxRestarts`` on it.
+An exception raised inside a Flink Python operator or a TF node reaches the supervisors (the
+AM, ``tfflink run``, the operator) only as text: Flink's root exception, a node's last error
+line. So the permanent failure of a job run, :class:`FatalJobError`, carries a marker in its
+message, and the restart policy (:meth:`~tfflink.lifecycle.policy.RestartPolicy.decide`) fails
+such a run at once instead of spending ``maxRestarts`` on it. Other failures that cross Flink
+as text are restarted: only the mark says "permanent" there. A process that knows its own
+failure (the operator's submitter) writes it as a :func:`failure_record` instead.
 """
 
 from __future__ import annotations
 
+import json
 import re
+
+from ..errors import PermanentFailure, TfflinkError
 
 FATAL_MARK = "[fatal] "
 
 
-class FatalJobError(Exception):
+class FatalJobError(PermanentFailure):
     """Bad input data or configuration: restarting the cluster would fail the same way."""
 
     def __init__(self, message: str) -> None:
@@ -46,3 +53,25 @@ def is_fatal(text: str) -> bool:
 
 def strip_fatal(text: str) -> str:
     return text.replace(FATAL_MARK, "")
+
+
+def not_retried(text: str) -> str:
+    """The reason a run failed at once on a fatal failure ``text``: its telling line, unmarked."""
+    return strip_fatal(error_line(text)) + " (not retried)"
+
+
+def failure_record(e: TfflinkError) -> str:
+    """A failed process's result for whoever reads it as text (the submitter's termination
+    message): its error on one line and whether the same run may succeed when tried again."""
+    return json.dumps({"error": "; ".join(str(e).splitlines())[:500], "retryable": e.retryable})
+
+
+def read_failure_record(text: str) -> tuple[str, bool] | None:
+    """(error, retryable) from :func:`failure_record`'s text; None for any other text."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("error"), str):
+        return None
+    return record["error"], record.get("retryable") is not False

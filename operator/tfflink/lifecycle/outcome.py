@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import error_line, is_fatal, strip_fatal
+from .errors import error_line, is_fatal, not_retried
 
 FLINK_FAILED = frozenset({"FAILED", "CANCELED"})  # terminal: the root exception is recorded
 FLINK_FAILING = frozenset({"FAILING", "CANCELLING", "SUSPENDED"})  # on the way there
@@ -55,7 +55,7 @@ def classify(
     root = root_exception or ""
     for text in (root, am_message):
         if is_fatal(text):
-            return Outcome(EndKind.NOT_RETRYABLE, strip_fatal(error_line(text)) + " (not retried)")
+            return Outcome(EndKind.NOT_RETRYABLE, not_retried(text))
     if am_phase == "Failed" and am_message:
         return Outcome(EndKind.GAVE_UP, am_message, _restarts(am_message, am_restarts))
     if AM_GAVE_UP_MARK in root:

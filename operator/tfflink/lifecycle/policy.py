@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from .errors import is_fatal, not_retried
+
 if TYPE_CHECKING:
     from ..spec.models import FailoverSpec
 
@@ -43,7 +45,7 @@ class RestartPolicy:
 
     @classmethod
     def from_spec(cls, failover: FailoverSpec) -> RestartPolicy:
-        """Build from a ``FailoverSpec`` (imported for typing only: this module stays import-free)."""
+        """Build from a ``FailoverSpec`` (imported for typing only: the policy imports no spec models)."""
         b = failover.backoff
         return cls(
             max_restarts=failover.max_restarts,
@@ -61,7 +63,10 @@ class RestartPolicy:
         return min(self.max_seconds, delay)
 
     def decide(self, *, restarts_done: int, reason: str) -> Decision:
-        """Restart while the budget lasts; afterwards fail with the last reason."""
+        """Restart while the budget lasts; afterwards fail with the last reason. A fatal
+        failure (``reason`` carries FATAL_MARK) fails at once: no restart can fix it."""
+        if is_fatal(reason):
+            return Decision(DecisionKind.FAIL, not_retried(reason))
         if restarts_done >= self.max_restarts:
             return Decision(
                 DecisionKind.FAIL,

@@ -5,6 +5,12 @@ Deployments, submitter Jobs, fed by watches) and the Flink REST API; the plan co
 pure :func:`tfflink.lifecycle.reconcile.reconcile`. The status is patched *before* the actions
 run, so a crash between the two repeats the actions of the recorded intent (they are
 idempotent) rather than starting another restart.
+
+Errors of a pass are decided in one place, :func:`supervise`, by their retry meaning
+(:mod:`tfflink.errors`): a permanent one (an invalid spec, objects the API server refuses)
+fails the job at once with its message; anything else is retried with backoff. kopf's own
+``PermanentError``/``TemporaryError`` are not used: nothing escapes the loop to kopf, whose
+permanent error would end the job's supervision and leave its status as it was.
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ from ..backends.kubernetes.api import KubeApi
 from ..backends.kubernetes.flink import FlinkClient
 from ..backends.kubernetes.manifests import JobRef
 from ..backends.kubernetes.observe import ObjectFact, observe, owned_by, trusted_am_address
+from ..errors import PermanentFailure, TfflinkError
 from ..lifecycle.outcome import FLINK_FAILED
 from ..lifecycle.reconcile import Action, Event, Observation, Plan, reconcile
 from ..lifecycle.rows import rows_status
-from ..spec.loader import format_errors
+from ..spec.loader import SpecError, format_errors
 from ..spec.models import TFFlinkJob
 from ..spec.status import Phase, ProgressStatus, TFFlinkJobStatus, now_rfc3339
 from .config import OperatorConfig
@@ -137,6 +144,12 @@ async def execute(deps: Deps, ref: JobRef, action: Action, status: TFFlinkJobSta
 
 
 REFUSED = (403, 422)  # forbidden (Pod Security, quota, RBAC) and invalid objects
+STATUS_REASONS: dict[type[TfflinkError], str] = {SpecError: "InvalidSpec"}  # else the class name
+
+
+class Refused(PermanentFailure):
+    """The API server refused an object (422, a Pod Security or quota 403): a retry gets the same answer."""
+
 
 # An action repeated this soon is skipped: its effects are still on their way to the indexes.
 IN_FLIGHT_SECONDS = {"Deploy": 5.0, "Submit": 5.0, "Teardown": 1.0, "DeleteJob": 5.0}
@@ -166,13 +179,14 @@ class JobLoop:
         await self._write(st)
         self.post(Event("Warning", reason, st.message))
 
-    async def _refused(self, e: ApiException) -> None:
-        """The API server refused an object (422, a Pod Security or quota 403): Failed, with its words."""
-        try:
-            why = str(json.loads(e.body or "{}").get("message") or e.reason)
-        except (ValueError, AttributeError):
-            why = str(e.reason)
-        await self._fail_now("Refused", f"the API server refused the session cluster: {why}")
+    async def fail_for_good(self, e: TfflinkError) -> float:
+        """Failed with the error's message (once), without a retry; returns the wait for the next
+        pass: soon after the status changed (it may clean up), else until the spec changes."""
+        reason = STATUS_REASONS.get(type(e), type(e).__name__)
+        if self.status.phase == Phase.FAILED and self.status.reason == reason:
+            return 3600.0
+        await self._fail_now(reason, "; ".join(e.problems) if isinstance(e, SpecError) else str(e))
+        return 0.5
 
     async def step(self, facts: Iterable[ObjectFact]) -> float:
         """One pass; returns how long to wait before the next one."""
@@ -182,9 +196,7 @@ class JobLoop:
         if not isinstance(job, list) and (problems := manifests.spec_problems(job.spec)):
             job = problems
         if isinstance(job, list):
-            if self.status.reason != "InvalidSpec":
-                await self._fail_now("InvalidSpec", "; ".join(job))
-            return 3600.0
+            raise SpecError(f"{ns}/{name}", job)
         meta = body["metadata"]
         ref = JobRef(name=name, namespace=ns, uid=meta["uid"], job=job)
         obs = await _observe(deps, ref, self.status, facts)
@@ -219,8 +231,7 @@ class JobLoop:
             except ApiException as e:
                 if e.status not in REFUSED or action.kind not in ("Deploy", "Submit"):
                     raise
-                await self._refused(e)  # admission said no: a retry gets the same answer
-                return 0.5
+                raise Refused(f"the API server refused the session cluster: {_api_message(e)}") from None
             self.recent[action] = now  # after success: a failed action is retried on the next pass
         deps.metrics.phase(self.key, plan.status.phase)
         poll = deps.config.poll_seconds
@@ -248,7 +259,12 @@ async def supervise(
             wake.clear()
             started = time.monotonic()
             try:
-                wait = await loop.step(facts())
+                try:
+                    wait = await loop.step(facts())
+                except TfflinkError as e:
+                    if e.retryable:
+                        raise
+                    wait = await loop.fail_for_good(e)
                 deps.metrics.reconciles.labels("ok").inc()
                 failures = 0
             except ApiException as e:
@@ -267,6 +283,14 @@ async def supervise(
             await _sleep(wake, stopped, wait)
     finally:
         deps.wakeups.pop(key, None)
+
+
+def _api_message(e: ApiException) -> str:
+    """The API server's words for a refusal (its Status message), else the HTTP reason."""
+    try:
+        return str(json.loads(e.body or "{}").get("message") or e.reason)
+    except (ValueError, AttributeError):
+        return str(e.reason)
 
 
 async def _sleep(wake: asyncio.Event, stopped: Any, seconds: float) -> None:

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tfflink.errors import PermanentFailure
+
 from .am_server import AMClient, AMUnreachable, log_batches
 from .am_state import CONTINUE, RESTART, STOP
 from .config import RuntimeConfig
@@ -36,8 +38,8 @@ from .rendezvous import open_rendezvous
 MAX_BUFFERED_LINES = 5000
 
 
-class NodeStopped(Exception):
-    """The AM ended this node (job finished or failed)."""
+class NodeStopped(PermanentFailure):
+    """The AM ended this node (job finished or failed): asking it again gets the same answer."""
 
 
 def node_host() -> str:

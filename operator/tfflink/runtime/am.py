@@ -12,6 +12,8 @@ import json
 import logging
 import time
 
+from tfflink.errors import PermanentFailure
+
 from ..lifecycle import Phase, RestartPolicy
 from ..lifecycle.outcome import AM_GAVE_UP_MARK
 from .agent import node_host
@@ -26,7 +28,7 @@ STOP_GRACE_SECONDS = 30.0  # how long stopped nodes get to confirm before the AM
 LINGER_SECONDS = 3.0  # keep answering /status briefly so observers see the final phase
 
 
-class TFJobFailed(RuntimeError):
+class TFJobFailed(PermanentFailure, RuntimeError):
     """The TF job failed for good (restarts exhausted); the message is the reason."""
 
 

@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tfflink.errors import PermanentFailure, TemporaryFailure
+
 from .am_state import AddressConflict, ClusterState
 from .progress import Progress, parse_progress
 
@@ -53,15 +55,15 @@ ADDRESS = re.compile(r"^[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]{2,45}
 AUTH_SCHEME = "Bearer "
 
 
-class AMUnreachable(Exception):
+class AMUnreachable(TemporaryFailure):
     """The AM did not answer (or is busy): worth retrying."""
 
 
-class AMRejected(Exception):
+class AMRejected(PermanentFailure):
     """The AM refused the request (4xx): retrying the same request will not help."""
 
 
-class BadRequest(Exception):
+class BadRequest(PermanentFailure):
     """A malformed request; ``code`` is the 4xx to answer with."""
 
     def __init__(self, code: int, message: str) -> None:

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfflink.errors import PermanentFailure
+
 from ..lifecycle import Phase, RestartPolicy, RoleState
 from .log_echo import printable
 from .progress import Progress
@@ -46,8 +48,9 @@ MAX_SAMPLES = 256  # (time, step) samples kept for that rate
 OUTSIDE_CLUSTER = ("evaluator",)  # roles TF_CONFIG's cluster does not list
 
 
-class AddressConflict(Exception):
-    """A node already registered for this version tried to register with another address."""
+class AddressConflict(PermanentFailure):
+    """A node already registered for this version tried to register with another address
+    (answered 409: the same registration is refused again)."""
 
 
 @dataclass

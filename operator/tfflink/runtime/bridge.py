@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
 
+from tfflink.errors import TemporaryFailure
+
 log = logging.getLogger(__name__)
 
 ROWS, END, OUT, DONE = b"R", b"E", b"O", b"D"
@@ -70,8 +72,9 @@ STRING = b"s"
 _NATIVE = sys.byteorder == "little"
 
 
-class BridgeError(RuntimeError):
-    """The data channel broke: a malformed or oversized frame, or the other end vanished."""
+class BridgeError(TemporaryFailure, RuntimeError):
+    """The data channel broke: a malformed or oversized frame, or the other end vanished; the
+    node fails and a restart reconnects."""
 
 
 class BridgeProtocolError(BridgeError):

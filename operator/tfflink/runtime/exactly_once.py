@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tfflink.errors import TemporaryFailure
+
 if TYPE_CHECKING:
     from .context import TFContext
 
 
-class CheckpointMissing(RuntimeError):
-    """The checkpoint the data plane replays after is not in the manager's directory."""
+class CheckpointMissing(TemporaryFailure, RuntimeError):
+    """The checkpoint the data plane replays after is not in the manager's directory; the node
+    fails and the AM restarts it (a directory listing that lagged shows it then)."""
 
 
 def restore(context: TFContext, manager: Any) -> int:

@@ -26,12 +26,14 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tfflink.errors import TemporaryFailure
+
 MAX_RECORD = 4096
 ADDRESS = re.compile(r"^[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]{2,45}\]:[0-9]{1,5}$")
 
 
-class RendezvousError(Exception):
-    """The AM's address could not be published or found."""
+class RendezvousError(TemporaryFailure):
+    """The AM's address could not be published or found (yet): lookups poll until a timeout."""
 
 
 class Rendezvous(ABC):

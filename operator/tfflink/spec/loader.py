@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ..errors import PermanentFailure
 from .models import TFFlinkJob
 
 
-class SpecError(Exception):
+class SpecError(PermanentFailure):
     """A job file that cannot run; ``problems`` holds one line per mistake."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...lifecycle.errors import error_line
+from ...lifecycle.errors import error_line, read_failure_record
 from ...lifecycle.reconcile import Failure, Observation
 from . import names as n
 
@@ -209,9 +209,12 @@ def observe(
     sub_pods = [f for f in cur if f.kind == "Pod" and f.component == n.SUBMITTER]
     if failure is None and subs and subs[0].failure:
         failure = subs[0].failure
-        why = next((last_error_line(p.message) for p in sub_pods if p.message), "")
+        message = next((p.message for p in sub_pods if p.message), "")
+        # The submitter's own failure record says whether a new attempt may help (an invalid
+        # job does not); a crash leaves only its last log lines: retried.
+        why, retryable = read_failure_record(message) or (last_error_line(message), True)
         if why:
-            failure = Failure(failure.reason, f"submitter {subs[0].name} failed: {why}")
+            failure = Failure(failure.reason, f"submitter {subs[0].name} failed: {why}", retryable=retryable)
     jm, tm = deps.get(n.JOBMANAGER), deps.get(n.TASKMANAGER)
     return Observation(
         cluster_created=tm is not None,
