@@ -54,8 +54,8 @@ def train(env: StreamExecutionEnvironment, config: Any, input: DataStream | None
     ``spec.mode: stream``, from the pipeline its ``spec.input`` describes. Returns the
     workers' result stream (what TF wrote through ``context.get_writer()``) when fed a stream.
     """
-    from .runtime.graph import add_source_roles, add_tf_cluster
-    from .runtime.stream import add_stream_cluster, add_stream_workers
+    from .runtime.flink.graph import add_source_roles, add_tf_cluster
+    from .runtime.flink.stream import add_stream_cluster, add_stream_workers
 
     cfg = _config(config)
     if input is None:
@@ -77,7 +77,7 @@ def inference(stream: DataStream, config: Any, output_type: TypeInformation | No
     """
     from pyflink.common import Row
 
-    from .runtime.graph import add_saved_model_inference
+    from .runtime.flink.graph import add_saved_model_inference
     from .spec.models import Mode
 
     cfg = _config(config)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tfflink.runtime.am_server import AMClient, AMRejected
+from tfflink.runtime.cluster.am_server import AMClient, AMRejected
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,8 +29,8 @@ OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 SERVER = """
 import sys, time
 from tfflink.lifecycle import RestartPolicy
-from tfflink.runtime.am_state import ClusterState
-from tfflink.runtime.am_server import AMServer
+from tfflink.runtime.cluster.am_state import ClusterState
+from tfflink.runtime.cluster.am_server import AMServer
 st = ClusterState(roles={"worker": 2, "ps": 1}, policy=RestartPolicy(max_restarts=3), heartbeat_timeout=3600)
 srv = AMServer(st, sys.argv[1], host="127.0.0.1", max_workers=16, deadline=3.0, socket_timeout=1.5)
 srv.start()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tfflink.lifecycle import Phase, RestartPolicy
-from tfflink.runtime.am_state import CONTINUE, RESTART, STOP, ClusterState
-from tfflink.runtime.progress import Progress
+from tfflink.runtime.cluster.am_state import CONTINUE, RESTART, STOP, ClusterState
+from tfflink.runtime.cluster.progress import Progress
 
 
 class Clock:

@@ -167,7 +167,7 @@ def test_backoff_never_overflows() -> None:
 
 
 def test_backoff_overflow_inside_the_am() -> None:
-    from tfflink.runtime.am_state import ClusterState
+    from tfflink.runtime.cluster.am_state import ClusterState
 
     st = ClusterState(
         roles={"worker": 1},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tfflink.runtime.stream import (
+from tfflink.runtime.flink.stream import (
     ErrorPolicy,
     MalformedRow,
     coerce,
@@ -112,7 +112,7 @@ def test_generated_rows_are_deterministic_and_typed() -> None:
 
 
 def _read(tmp_path: Path, text: str, on_error: str) -> tuple[list[dict[str, object]], ErrorPolicy]:
-    from tfflink.runtime.stream import CsvChunkReader
+    from tfflink.runtime.flink.stream import CsvChunkReader
 
     f = tmp_path / "rows.csv"
     f.write_text(text)

@@ -13,7 +13,7 @@ from pathlib import Path
 from pyflink.datastream import RuntimeExecutionMode, StreamExecutionEnvironment
 
 from tfflink.runtime.config import RuntimeConfig
-from tfflink.runtime.graph import build_job
+from tfflink.runtime.flink.graph import build_job
 
 
 def main() -> None:

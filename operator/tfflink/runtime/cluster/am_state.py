@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lifecycle import Phase, RestartPolicy, RoleState
+from ...lifecycle import Phase, RestartPolicy, RoleState
 from .log_echo import printable
 from .progress import Progress
 

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..config import RuntimeConfig
 from .am_server import AMClient, AMUnreachable, log_batches
 from .am_state import CONTINUE, RESTART, STOP
-from .config import RuntimeConfig
 from .log_echo import echo, printable
 from .node_main import NODE_ENV
 from .progress import ProgressFile
@@ -119,7 +119,7 @@ class NodeProcess:
             child_env.setdefault(key, value)
         child_env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "tfflink.runtime.node_main"],
+            [sys.executable, "-u", "-m", "tfflink.runtime.cluster.node_main"],
             env=child_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

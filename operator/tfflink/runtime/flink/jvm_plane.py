@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from pyflink.datastream.functions import FlatMapFunction, RuntimeContext
 
-from ..lifecycle.errors import FatalJobError
-from ..spec.io import Column, InputSpec
-from ..spec.models import Mode, TFFlinkJobSpec
+from ...lifecycle.errors import FatalJobError
+from ...spec.io import Column, InputSpec
+from ...spec.models import Mode, TFFlinkJobSpec
 from .jars import DATAPLANE_JAR, INFERENCE_JAR, TF_JAVA_DIR
 
 if TYPE_CHECKING:
     from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
-    from .config import RuntimeConfig
+    from ..config import RuntimeConfig
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class JvmFedWorker(FlatMapFunction):
         self.failed_marker = ""
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from .agent import NodeAgent
+        from ..cluster.agent import NodeAgent
 
         index = runtime_context.get_index_of_this_subtask()
         path = os.path.join(self.sockets, f"worker-{index}.sock")

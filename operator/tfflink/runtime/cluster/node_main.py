@@ -1,6 +1,6 @@
 """Entry point of a TF node process: load the user's function and call it with a TFContext.
 
-Runs in its own process (``python -m tfflink.runtime.node_main``) because TF1 graph state and
+Runs in its own process (``python -m tfflink.runtime.cluster.node_main``) because TF1 graph state and
 ``disable_eager_execution()`` are per process and one Flink Python worker hosts many subtasks.
 A background thread touches a beat file so a hung process (not just a dead one) is noticed.
 A failure is written to an error file as one line: ``ExceptionType: message``.

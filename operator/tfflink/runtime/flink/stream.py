@@ -35,8 +35,8 @@ from pyflink.datastream.functions import (
 )
 from pyflink.datastream.time_domain import TimeDomain
 
-from ..lifecycle.errors import FatalJobError
-from ..spec.io import Column, ColumnType, InputSpec, SourceSpec
+from ...lifecycle.errors import FatalJobError
+from ...spec.io import Column, ColumnType, InputSpec, SourceSpec
 
 if TYPE_CHECKING:
     from pyflink.datastream import DataStream, StreamExecutionEnvironment
@@ -460,8 +460,8 @@ class StreamWorkerFunction(EndAwareFunction):
         self.failure: BaseException | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from .agent import NodeAgent
-        from .bridge import BridgeServer
+        from ..cluster.agent import NodeAgent
+        from ..cluster.bridge import BridgeServer
 
         index = runtime_context.get_index_of_this_subtask()
         # The socket in a fresh 0700 directory of its own; the server checks the peer's uid.

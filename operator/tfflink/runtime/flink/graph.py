@@ -16,7 +16,7 @@ from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 from pyflink.datastream.functions import MapFunction, RuntimeContext
 
-from .config import RuntimeConfig
+from ..config import RuntimeConfig
 
 if TYPE_CHECKING:
     from pyflink.datastream import DataStream, StreamExecutionEnvironment
@@ -36,10 +36,10 @@ class RoleFunction(MapFunction):
 
     def map(self, value: int) -> str:
         if self.role == AM:
-            from .am import run_am
+            from ..cluster.am import run_am
 
             return run_am(self.cfg)
-        from .agent import NodeAgent
+        from ..cluster.agent import NodeAgent
 
         return NodeAgent(self.cfg, self.role, self.index).run()
 
@@ -60,7 +60,7 @@ def role_stream(env: StreamExecutionEnvironment, cfg: RuntimeConfig, role: str, 
 
 def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
     """The whole Flink program of ``cfg``, by ``spec.mode``."""
-    from ..spec.models import Mode
+    from ...spec.models import Mode
 
     mode = cfg.spec.mode
     if mode is Mode.INFERENCE:

@@ -16,8 +16,8 @@ from typing import Any
 
 from pyflink.datastream.functions import FlatMapFunction, KeyedProcessFunction, RuntimeContext
 
-from ..lifecycle.errors import FatalJobError
-from ..spec.io import Column, ColumnType, OutputSpec, SavedModelSpec
+from ...lifecycle.errors import FatalJobError
+from ...spec.io import Column, ColumnType, OutputSpec, SavedModelSpec
 from .stream import EndAwareFunction, Row
 
 NUMERIC = {ColumnType.FLOAT32, ColumnType.FLOAT64, ColumnType.INT32, ColumnType.INT64}
