@@ -215,7 +215,7 @@ def test_bad_input_fails_at_once_without_a_restart() -> None:
     plan = step(
         sp,
         running(sp),
-        _ended("Traceback ...\ntfflink.runtime.flink.stream.MalformedRow: [fatal] a.csv:6: expected 5 columns, got 3"),
+        _ended("Traceback ...\ntfflink.runtime.flink.rows.MalformedRow: [fatal] a.csv:6: expected 5 columns, got 3"),
         10,
     )
     st = plan.status
