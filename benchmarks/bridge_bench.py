@@ -28,7 +28,7 @@ BATCH = 256
 
 
 def consume(path: str, cols: int, out: mp.Queue) -> None:
-    from tfflink.runtime.context import TFContext
+    from tfflink.runtime.cluster.context import TFContext
 
     ctx = TFContext({"data_channel": path, "columns": [[f"c{i}", "float32"] for i in range(cols)], "properties": {}})
     t0, n = None, 0
@@ -40,7 +40,7 @@ def consume(path: str, cols: int, out: mp.Queue) -> None:
 
 
 def bridge_rate(rows: int, cols: int) -> float:
-    from tfflink.runtime.bridge import BridgeServer
+    from tfflink.runtime.cluster.bridge import BridgeServer
 
     data = [tuple(r) for r in np.random.default_rng(0).normal(size=(rows, cols)).astype(np.float32).tolist()]
     path = os.path.join(tempfile.mkdtemp(), "b.sock")
@@ -71,7 +71,7 @@ def memory_rate(rows: int, cols: int) -> float:
 def inference_rates(rows: int, features: int = 10) -> tuple[float, float]:
     import tensorflow as tf
 
-    from tfflink.runtime.inference import ModelScorer
+    from tfflink.runtime.flink.inference import ModelScorer
     from tfflink.spec.io import Column, SavedModelSpec
 
     class Linear(tf.Module):

@@ -57,7 +57,7 @@ def plain_processes(job_dir: Path, props: dict[str, str]) -> dict[str, float]:
                 TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": role, "index": i}}),
             )
             procs[(role, i)] = subprocess.Popen(
-                [sys.executable, "-u", "-m", "tfflink.runtime.node_main"],
+                [sys.executable, "-u", "-m", "tfflink.runtime.cluster.node_main"],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

@@ -7,7 +7,7 @@ back into the Flink stream (spec.output sinks them).
 
 import tensorflow as tf
 
-from tfflink.runtime.tf1 import wait_until_initialized
+from tfflink.tf import wait_until_initialized
 
 tf1 = tf.compat.v1
 

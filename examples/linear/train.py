@@ -18,7 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfflink.runtime.tf1 import wait_until_initialized
+from tfflink.tf import wait_until_initialized
 
 tf1 = tf.compat.v1
 

@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-from tfflink.runtime.tf1 import wait_until_initialized
+from tfflink.tf import wait_until_initialized
 
 tf1 = tf.compat.v1
 FEATURES = [f"f{i}" for i in range(6)]

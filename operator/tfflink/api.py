@@ -19,19 +19,17 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .runtime.config import RuntimeConfig
 from .spec import LoadedJob, load_job, parse_job
+from .spec.models import Mode
 
 if TYPE_CHECKING:
     from pyflink.common.typeinfo import TypeInformation
     from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
-    from .runtime.config import RuntimeConfig
-
 
 def make_config(job: str | Path | dict[str, Any], *, rendezvous: str | None = None) -> RuntimeConfig:
     """A RuntimeConfig for one submission of ``job`` (a job file path or a TFFlinkJob dict)."""
-    from .runtime.config import RuntimeConfig
-
     if isinstance(job, dict):
         loaded = LoadedJob(job=parse_job(job), path=Path.cwd() / "job.yaml", base_dir=Path.cwd())
     else:
@@ -42,8 +40,6 @@ def make_config(job: str | Path | dict[str, Any], *, rendezvous: str | None = No
 
 
 def _config(config: Any) -> RuntimeConfig:
-    from .runtime.config import RuntimeConfig
-
     return config if isinstance(config, RuntimeConfig) else make_config(config)
 
 
@@ -54,8 +50,9 @@ def train(env: StreamExecutionEnvironment, config: Any, input: DataStream | None
     ``spec.mode: stream``, from the pipeline its ``spec.input`` describes. Returns the
     workers' result stream (what TF wrote through ``context.get_writer()``) when fed a stream.
     """
-    from .runtime.graph import add_source_roles, add_tf_cluster
-    from .runtime.stream import add_stream_cluster, add_stream_workers
+    # PyFlink loads on first use: ``import tfflink`` stays light (the CLI, the operator image).
+    from .runtime.flink.roles import add_source_roles, add_tf_cluster
+    from .runtime.flink.workers import add_stream_cluster, add_stream_workers
 
     cfg = _config(config)
     if input is None:
@@ -75,10 +72,9 @@ def inference(stream: DataStream, config: Any, output_type: TypeInformation | No
     the TF cluster's workers (with ps holding a checkpoint) write one result per row. With
     ``output_type`` (a ``Types.ROW_NAMED``), result dicts become Rows of those fields.
     """
-    from pyflink.common import Row
+    from pyflink.common import Row  # as in train: PyFlink loads on first use
 
-    from .runtime.graph import add_saved_model_inference
-    from .spec.models import Mode
+    from .runtime.flink.inference import add_saved_model_inference
 
     cfg = _config(config)
     env = stream.get_execution_environment()

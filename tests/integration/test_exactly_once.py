@@ -21,7 +21,7 @@ import pytest
 from tests.helpers import job_doc
 from tests.integration.runner import CliRun, run_job
 from tests.integration.test_failover import VICTIMS
-from tfflink.runtime.jars import DATAPLANE_JAR
+from tfflink.runtime.flink.jars import DATAPLANE_JAR
 
 pytestmark = [
     pytest.mark.flink,

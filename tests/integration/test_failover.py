@@ -41,7 +41,7 @@ def _pid_where(workdir: Path, *needles: str) -> int:
 
 
 def node_pid(workdir: Path, role: str, index: int) -> int:
-    return _pid_where(workdir, "tfflink.runtime.node_main", f'"role": "{role}", "index": {index},')
+    return _pid_where(workdir, "tfflink.runtime.cluster.node_main", f'"role": "{role}", "index": {index},')
 
 
 def am_pid(workdir: Path) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import copy_example
 from tests.integration.runner import run_job
-from tfflink.runtime.jars import DATAPLANE_JAR
+from tfflink.runtime.flink.jars import DATAPLANE_JAR
 
 pytestmark = pytest.mark.flink
 IDS = {2**60 + n for n in range(4000)}

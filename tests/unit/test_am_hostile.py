@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tfflink.runtime.am_server import AMClient, AMRejected
+from tfflink.runtime.cluster.am_server import AMClient, AMRejected
+from tfflink.runtime.cluster.protocol import FinishRequest, HeartbeatRequest, RegisterRequest
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,8 +30,8 @@ OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 SERVER = """
 import sys, time
 from tfflink.lifecycle import RestartPolicy
-from tfflink.runtime.am_state import ClusterState
-from tfflink.runtime.am_server import AMServer
+from tfflink.runtime.cluster.am_state import ClusterState
+from tfflink.runtime.cluster.am_server import AMServer
 st = ClusterState(roles={"worker": 2, "ps": 1}, policy=RestartPolicy(max_restarts=3), heartbeat_timeout=3600)
 srv = AMServer(st, sys.argv[1], host="127.0.0.1", max_workers=16, deadline=3.0, socket_timeout=1.5)
 srv.start()
@@ -114,14 +115,14 @@ def am() -> Iterator[AM]:
 
 def register_all(am: AM) -> None:
     for role, i, port in (("worker", 0, 5000), ("worker", 1, 5001), ("ps", 0, 5002)):
-        assert am.node.register(role, i, f"127.0.0.1:{port}", None)["action"] == "continue"
+        assert am.node.register(RegisterRequest(role, i, f"127.0.0.1:{port}", None)).action == "continue"
 
 
 def test_forged_calls_without_the_token_are_refused_and_change_nothing(am: AM) -> None:
     for call, args in (
-        ("register", ("worker", 0, "6.6.6.6:2222", None)),
-        ("finish", ("worker", 0, 1, 0, "")),
-        ("heartbeat", ("worker", 0, 1, True, ["forged"])),
+        ("register", (RegisterRequest("worker", 0, "6.6.6.6:2222", None),)),
+        ("finish", (FinishRequest("worker", 0, 1, 0, ""),)),
+        ("heartbeat", (HeartbeatRequest("worker", 0, 1, True, ["forged"]),)),
         ("cluster", (1,)),
         ("logs", (0,)),
     ):
@@ -156,11 +157,13 @@ def test_status_is_readable_without_the_token_but_summarised(am: AM) -> None:
 def test_a_registered_address_cannot_be_hijacked(am: AM) -> None:
     register_all(am)
     with pytest.raises(AMRejected, match="401"):
-        am.anyone.register("ps", 0, "6.6.6.6:2222", 1)
+        am.anyone.register(RegisterRequest("ps", 0, "6.6.6.6:2222", 1))
     with pytest.raises(AMRejected, match="409"):  # even with the token: only a new version may move it
-        am.node.register("ps", 0, "6.6.6.6:2222", 1)
-    assert am.node.register("ps", 0, "127.0.0.1:5002", 1)["action"] == "continue", "a retried registration"
-    assert am.node.cluster(1)["cluster"] == {"worker": ["127.0.0.1:5000", "127.0.0.1:5001"], "ps": ["127.0.0.1:5002"]}
+        am.node.register(RegisterRequest("ps", 0, "6.6.6.6:2222", 1))
+    assert am.node.register(RegisterRequest("ps", 0, "127.0.0.1:5002", 1)).action == "continue", (
+        "a retried registration"
+    )
+    assert am.node.cluster(1).cluster == {"worker": ["127.0.0.1:5000", "127.0.0.1:5001"], "ps": ["127.0.0.1:5002"]}
 
 
 def test_huge_bodies_are_refused_unread_and_memory_stays_bounded(am: AM) -> None:
@@ -187,13 +190,13 @@ def test_huge_bodies_are_refused_unread_and_memory_stays_bounded(am: AM) -> None
 
 def test_log_lines_are_capped_and_escaped(am: AM) -> None:
     register_all(am)
-    am.node.heartbeat("worker", 0, 1, True, ["\x1b]0;pwned\x07\x1b[2J red \x1b[31mtext", "y" * 20000])
+    am.node.heartbeat(HeartbeatRequest("worker", 0, 1, True, ["\x1b]0;pwned\x07\x1b[2J red \x1b[31mtext", "y" * 20000]))
     lines = am.node.logs(0)["lines"]
     assert lines[0] == "\\x1b]0;pwned\\x07\\x1b[2J red \\x1b[31mtext"
     assert len(lines[1]) < 4100 and lines[1].endswith("chars cut]")
     assert all("\x1b" not in ln for ln in lines)
     # a heartbeat from a node that does not exist adds nothing
-    assert am.node.heartbeat("worker", 7, 1, True, ["forged"])["action"] == "stop"
+    assert am.node.heartbeat(HeartbeatRequest("worker", 7, 1, True, ["forged"])).action == "stop"
     assert am.node.logs(0)["lines"] == lines
 
 
@@ -352,15 +355,15 @@ def test_progress_reports_show_in_status_and_only_within_their_bounds(am: AM) ->
 
 def test_the_job_outcome_is_decided_by_its_nodes_only(am: AM) -> None:
     register_all(am)
-    assert am.node.cluster(1)["ready"] is True
+    assert am.node.cluster(1).ready is True
     attackers = [threading.Thread(target=_attack, args=(am,)) for _ in range(4)]
     for t in attackers:
         t.start()
     for t in attackers:
         t.join(60)
     assert am.status()["phase"] == "Running" and am.status()["restarts"] == 0
-    am.node.finish("worker", 0, 1, 0, "")
-    am.node.finish("worker", 1, 1, 0, "")
+    am.node.finish(FinishRequest("worker", 0, 1, 0, ""))
+    am.node.finish(FinishRequest("worker", 1, 1, 0, ""))
     final = am.status()
     assert final["phase"] == "Succeeded" and final["restarts"] == 0
     assert final["nodes"]["ps-0"]["address"] == "127.0.0.1:5002"

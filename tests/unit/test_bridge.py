@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import close_after_test
-from tfflink.runtime.bridge import QUEUE_BATCHES, BridgeClient, BridgeServer, column_batches
+from tfflink.runtime.cluster.bridge import QUEUE_BATCHES, BridgeClient, BridgeServer, column_batches
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import close_after_test
-from tfflink.runtime import bridge
-from tfflink.runtime.bridge import (
+from tfflink.runtime.cluster import bridge
+from tfflink.runtime.cluster.bridge import (
     HEADER,
     MAX_FRAME,
     OUT,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO
-from tfflink.runtime.bridge import (
+from tfflink.runtime.cluster.bridge import (
     BridgeProtocolError,
     Rebatcher,
     TypedColumns,
@@ -118,7 +118,7 @@ def test_the_jvm_plane_refuses_what_it_cannot_carry_by_field() -> None:
 
 
 def test_stack_joins_columns_into_one_matrix_and_refuses_bad_groups() -> None:
-    from tfflink.runtime.bridge import stacked, stacked_columns
+    from tfflink.runtime.cluster.bridge import stacked, stacked_columns
 
     cols = [("id", "int64"), ("a", "float32"), ("b", "float32"), ("s", "string")]
     batch = {

@@ -13,7 +13,7 @@ Traceback (most recent call last):
   File "/job/train.py", line 12, in map_func
     raise ValueError("outer")
 ValueError: outer
-Caused by: tfflink.runtime.stream.MalformedRow: [fatal] rows.csv:7: column 'x': cannot parse 'a' as float32
+Caused by: tfflink.runtime.flink.rows.MalformedRow: [fatal] rows.csv:7: column 'x': cannot parse 'a' as float32
 \tat org.apache.beam.sdk.fn.X.y(X.java:2)
 """
 

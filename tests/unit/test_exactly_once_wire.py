@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from tests.helpers import REPO, close_after_test
-from tfflink.runtime.bridge import BridgeClient, _FrameReader, column_batches
+from tfflink.runtime.cluster.bridge import BridgeClient, _FrameReader, column_batches
 
 ROWS = bytes.fromhex((REPO / "tests" / "data" / "typed_frame.hex").read_text().strip())  # 3 rows
 COLUMNS = [("id", "int64"), ("x", "float32"), ("d", "float64"), ("n", "int32"), ("s", "string")]

@@ -61,7 +61,7 @@ def test_flink_exec_writes_the_conf_dir_from_the_images_flink_then_execs(tmp_pat
 def test_node_lines_reach_the_container_stdout_when_configured(tmp_path: Path) -> None:
     sink = tmp_path / "stdout"
     sink.write_text("")
-    code = "from tfflink.runtime.log_echo import echo; echo('[worker-1] step 50'); echo('x' * 10000)"
+    code = "from tfflink.runtime.cluster.log_echo import echo; echo('[worker-1] step 50'); echo('x' * 10000)"
     env = {**os.environ, "TFFLINK_LOG_STDOUT": str(sink)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     lines = sink.read_text().splitlines()
@@ -76,7 +76,7 @@ def test_node_lines_reach_the_container_stdout_when_configured(tmp_path: Path) -
 
 
 def test_tf_threads_follow_the_containers_cpu_limit(tmp_path: Path) -> None:
-    from tfflink.runtime.agent import cgroup_cpus, thread_env
+    from tfflink.runtime.cluster.agent import cgroup_cpus, thread_env
 
     (tmp_path / "cpu.max").write_text("150000 100000\n")
     assert cgroup_cpus(tmp_path) == 2

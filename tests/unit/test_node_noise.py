@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfflink.runtime.log_echo import NodeNoise
+from tfflink.runtime.cluster.log_echo import NodeNoise
 
 # Lines as TF 2.20 prints them in a node (TF_CPP_MIN_LOG_LEVEL=1 does not stop absl's INFO lines).
 NOISE = [

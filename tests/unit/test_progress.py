@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfflink.runtime.context import TFContext
-from tfflink.runtime.progress import Progress, ProgressFile
+from tfflink.runtime.cluster.context import TFContext
+from tfflink.runtime.cluster.progress import Progress, ProgressFile
 
 
 def context(tmp_path: Path) -> TFContext:
@@ -58,8 +58,7 @@ def test_keras_callback_reports_the_optimizer_step_and_the_loss(tmp_path: Path) 
     """A real (tiny) ``model.fit`` in a fresh process, as in a node: TF stays out of this one."""
     script = textwrap.dedent(f"""
         import numpy as np, keras
-        from tfflink.runtime.context import TFContext
-        from tfflink.runtime.keras_progress import ProgressCallback
+        from tfflink.tf import ProgressCallback, TFContext  # the path user code imports
         ctx = TFContext({{"role": "worker", "index": 0, "cluster": {{}}, "progress_file": {str(tmp_path / "p")!r}}})
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse", metrics=["mae"])

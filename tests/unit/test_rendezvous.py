@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tfflink.runtime.rendezvous import (
+from tfflink.runtime.cluster.rendezvous import (
     MAX_RECORD,
     ConfigMapRendezvous,
     FileRendezvous,

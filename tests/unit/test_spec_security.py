@@ -167,7 +167,8 @@ def test_backoff_never_overflows() -> None:
 
 
 def test_backoff_overflow_inside_the_am() -> None:
-    from tfflink.runtime.am_state import ClusterState
+    from tfflink.runtime.cluster.am_state import ClusterState
+    from tfflink.runtime.cluster.protocol import FinishRequest, RegisterRequest
 
     st = ClusterState(
         roles={"worker": 1},
@@ -175,8 +176,8 @@ def test_backoff_overflow_inside_the_am() -> None:
         policy=RestartPolicy(max_restarts=1000, initial_seconds=1, max_seconds=30, multiplier=10),
     )
     for v in range(1, 500):
-        st.register("worker", 0, "h:1", v)
-        st.finish("worker", 0, v, 1, "boom")
+        st.register(RegisterRequest("worker", 0, "h:1", v))
+        st.finish(FinishRequest("worker", 0, v, 1, "boom"))
     assert st.restarts == 499 and st.restart_at - st.version_started == 30
 
 

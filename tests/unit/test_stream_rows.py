@@ -1,4 +1,4 @@
-"""Row typing and CSV chunking of the Python data plane (runtime/stream.py's pure helpers)."""
+"""Row typing and CSV chunking of the Python data plane (runtime/flink/rows.py, sources.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tfflink.runtime.stream import (
-    ErrorPolicy,
-    MalformedRow,
-    coerce,
-    coerce_dict,
-    csv_chunks,
-    expand_paths,
-    generated_row,
-)
+from tfflink.runtime.flink.rows import ErrorPolicy, MalformedRow, coerce, coerce_dict
+from tfflink.runtime.flink.sources import CsvChunkReader, csv_chunks, expand_paths, generated_row
 from tfflink.spec.io import Column, ColumnType, SourceSpec
 
 COLS = [
@@ -112,8 +105,6 @@ def test_generated_rows_are_deterministic_and_typed() -> None:
 
 
 def _read(tmp_path: Path, text: str, on_error: str) -> tuple[list[dict[str, object]], ErrorPolicy]:
-    from tfflink.runtime.stream import CsvChunkReader
-
     f = tmp_path / "rows.csv"
     f.write_text(text)
     src = SourceSpec.model_validate(

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..runtime.agent import free_port
-from ..runtime.jars import lib_dir
+from ..runtime.cluster.agent import free_port
+from ..runtime.flink.jars import lib_dir
 from ..spec import FlinkSpec
 from ..spec.quantity import flink_memory
 from .flink_conf import write_conf_dir

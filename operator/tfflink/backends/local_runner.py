@@ -19,10 +19,10 @@ from typing import Any
 from ..lifecycle import Phase, RestartPolicy
 from ..lifecycle.outcome import FLINK_FAILED, EndKind, classify
 from ..lifecycle.rows import rows_line
-from ..runtime.am_server import AMClient, AMRejected, AMUnreachable
+from ..runtime.cluster.am_server import AMClient, AMRejected, AMUnreachable
+from ..runtime.cluster.log_echo import NodeNoise, printable
+from ..runtime.cluster.rendezvous import FileRendezvous, RendezvousError
 from ..runtime.config import RuntimeConfig
-from ..runtime.log_echo import NodeNoise, printable
-from ..runtime.rendezvous import FileRendezvous, RendezvousError
 from ..spec import LoadedJob, Mode
 from ..spec.models import TF_ROLES
 from .flink_rest import FlinkRest, FlinkUnreachable

@@ -82,7 +82,7 @@ def submit(
     private_workdir(workdir)
     cfg_file = workdir / f"runtime-{cfg.submission}.json"
     _write_private(cfg_file, cfg.to_json())
-    program = Path(__file__).resolve().parent.parent / "runtime" / "flink_job.py"
+    program = Path(__file__).resolve().parent.parent / "runtime" / "flink" / "flink_job.py"
     cmd = [
         str(pyflink_home() / "bin" / "flink"),
         "run",

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from ..runtime.agent import free_port
+from ..runtime.cluster.agent import free_port
 
 READY_TIMEOUT = 120.0  # TensorBoard imports TensorFlow first: tens of seconds on a busy machine
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from ..spec import LoadedJob, TFFlinkJob, TFFlinkJobSpec, parse_job
@@ -61,9 +62,14 @@ class RuntimeConfig:
         """``path`` made absolute against the job file's directory; URIs (gs://, s3://) untouched."""
         return resolve_path(self.base_dir, path)
 
-    @property
+    @cached_property
     def resource(self) -> TFFlinkJob:
+        """``job`` parsed, once per process (every runtime piece reads ``spec`` often)."""
         return parse_job(self.job)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Only the fields travel when pickled into Flink's functions; the other side parses anew."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
     def spec(self) -> TFFlinkJobSpec:

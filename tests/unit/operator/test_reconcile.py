@@ -215,7 +215,7 @@ def test_bad_input_fails_at_once_without_a_restart() -> None:
     plan = step(
         sp,
         running(sp),
-        _ended("Traceback ...\ntfflink.runtime.stream.MalformedRow: [fatal] a.csv:6: expected 5 columns, got 3"),
+        _ended("Traceback ...\ntfflink.runtime.flink.rows.MalformedRow: [fatal] a.csv:6: expected 5 columns, got 3"),
         10,
     )
     st = plan.status
@@ -229,7 +229,7 @@ def test_the_am_spent_the_budget_in_place_so_the_job_fails_with_the_users_error(
     restart count says how many restarts happened in all."""
     sp = spec(failover={"maxRestarts": 2})
     root = (
-        "org.apache.flink...PythonException\nCaused by: tfflink.runtime.am.TFJobFailed: TFFlinkJob failed: "
+        "org.apache.flink...PythonException\nCaused by: tfflink.runtime.cluster.am.TFJobFailed: TFFlinkJob failed: "
         "worker-0 failed: ValueError: learning rate 42 is too large (gave up after 2 restart(s), maxRestarts=2)"
     )
     plan = step(sp, running(sp), _ended(root), 10)

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from ...runtime.cluster.log_echo import ENV as LOG_STDOUT_ENV
 from ...runtime.config import new_token as new_token
-from ...runtime.log_echo import ENV as LOG_STDOUT_ENV
 from ...spec.models import Mode, Resources, TFFlinkJob, TFFlinkJobSpec
 from ...spec.quantity import flink_memory, mib
 from . import names as n

@@ -16,7 +16,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfflink.runtime.inference import ModelScorer, format_record  # noqa: E402
+from tfflink.runtime.flink.inference import ModelScorer  # noqa: E402
+from tfflink.runtime.flink.sinks import format_record  # noqa: E402
 from tfflink.spec.io import Column, SavedModelSpec  # noqa: E402
 
 inp = keras.Input(shape=(3,), name="x")

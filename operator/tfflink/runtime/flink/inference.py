@@ -1,4 +1,4 @@
-"""In-process SavedModel inference inside a Flink operator, and the result file sink.
+"""Inference mode on the Python path: SavedModel scoring in-process inside a Flink operator.
 
 No AM, no ps, no TF child: each subtask loads the SavedModel once (TF imported lazily, in
 the Python worker) and scores its rows in batches of ``savedModel.batchSize``; a partial
@@ -8,17 +8,22 @@ batch is scored after ``flushMillis`` or at the end of input. Results are dicts:
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyflink.datastream.functions import FlatMapFunction, KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 
-from ..lifecycle.errors import FatalJobError
-from ..spec.io import Column, ColumnType, OutputSpec, SavedModelSpec
-from .stream import EndAwareFunction, Row
+from ...lifecycle.errors import FatalJobError
+from ...spec.io import Column, ColumnType, SavedModelSpec
+from ..config import RuntimeConfig
+from .features import input_stream
+from .routing import EndAwareFunction, to_subtasks
+from .rows import PICKLED, Row
+from .sinks import add_file_sink
+
+if TYPE_CHECKING:
+    from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
 NUMERIC = {ColumnType.FLOAT32, ColumnType.FLOAT64, ColumnType.INT32, ColumnType.INT64}
 
@@ -58,7 +63,7 @@ class ModelScorer:
 
     def tensors(self, rows: list[Row]) -> dict[str, Any]:
         """Stack the mapped columns of ``rows`` into one tensor per signature input."""
-        import numpy as np
+        import numpy as np  # with TF, only where a model runs
 
         out = {}
         for name, cols in self.mapping.items():
@@ -111,44 +116,20 @@ class SavedModelFunction(EndAwareFunction):
         return self.flush()
 
 
-def format_record(rec: Row, fmt: str) -> str:
-    """One output line: a JSON object, or CSV with list values spread over columns."""
-    if fmt == "jsonl":
-        return json.dumps(rec, default=_jsonable)
-    cells: list[str] = []
-    for v in rec.values():
-        cells += [str(x) for x in v] if isinstance(v, list) else [str(_jsonable(v))]
-    return ",".join(cells)
+def add_saved_model_inference(
+    env: StreamExecutionEnvironment, cfg: RuntimeConfig, rows: DataStream | None = None, sink: bool = True
+) -> DataStream:
+    """Input rows -> SavedModel scored in-process (p = workers) -> file sink.
 
-
-def _jsonable(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v.decode() if isinstance(v, bytes) else str(v)
-
-
-class FileWriter(FlatMapFunction):
-    """Writes results to ``path/part-<subtask>.<format>``; renamed from .inprogress on close.
-
-    Readers never see a half-written file: the final name appears only once the subtask
-    finished its input.
+    The library API passes its own ``rows`` and ``sink=False`` to get the scored stream.
     """
-
-    def __init__(self, output: OutputSpec, path: str) -> None:
-        self.output, self.dir = output, path
-        self.fh: Any = None
-        self.final = ""
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        Path(self.dir).mkdir(parents=True, exist_ok=True)
-        i = runtime_context.get_index_of_this_subtask()
-        self.final = os.path.join(self.dir, f"part-{i}.{self.output.format}")
-        self.fh = open(self.final + ".inprogress", "w")
-
-    def flat_map(self, rec: Row) -> Iterator[str]:
-        self.fh.write(format_record(rec, self.output.format) + "\n")
-        return iter(())
-
-    def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-            os.replace(self.final + ".inprogress", self.final)
-            self.fh = None
+    spec = cfg.spec
+    assert spec.input and spec.output and spec.saved_model  # the model validator ensures these
+    n = spec.roles.worker.replicas
+    if rows is None:
+        rows = input_stream(env, spec.input, Path(cfg.resolve(".")), n, "default")
+    fn = SavedModelFunction(
+        spec.saved_model, cfg.resolve(spec.saved_model.path), spec.input.row_columns(), spec.output.keep
+    )
+    scored = to_subtasks(env, rows, "default").process(fn, output_type=PICKLED).name("saved-model").set_parallelism(n)
+    return add_file_sink(scored, cfg, n) if sink else scored

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-JARS_DIR = Path(__file__).resolve().parent.parent / "jars"
+JARS_DIR = Path(__file__).resolve().parents[2] / "jars"
 DATAPLANE_JAR = JARS_DIR / "tfflink-dataplane.jar"
 INFERENCE_JAR = JARS_DIR / "tfflink-inference.jar"
 TF_JAVA_DIR = JARS_DIR / "tensorflow"  # TensorFlow Java and its native library for this platform

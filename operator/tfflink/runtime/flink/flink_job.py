@@ -13,7 +13,25 @@ from pathlib import Path
 from pyflink.datastream import RuntimeExecutionMode, StreamExecutionEnvironment
 
 from tfflink.runtime.config import RuntimeConfig
-from tfflink.runtime.graph import build_job
+from tfflink.runtime.flink.inference import add_saved_model_inference
+from tfflink.runtime.flink.jvm_plane import add_jvm_inference, uses_jvm
+from tfflink.runtime.flink.roles import add_tf_cluster
+from tfflink.runtime.flink.workers import add_stream_cluster
+from tfflink.spec.models import Mode
+
+
+def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
+    """The whole Flink program of ``cfg``, by ``spec.mode``."""
+    mode = cfg.spec.mode
+    if mode is Mode.INFERENCE:
+        if uses_jvm(cfg.spec):
+            add_jvm_inference(env, cfg)
+        else:
+            add_saved_model_inference(env, cfg)
+    elif mode is Mode.STREAM:
+        add_stream_cluster(env, cfg)
+    else:
+        add_tf_cluster(env, cfg)
 
 
 def main() -> None:

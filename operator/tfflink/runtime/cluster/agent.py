@@ -23,19 +23,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tfflink.errors import PermanentFailure
-
+from ...errors import PermanentFailure
+from ..config import RuntimeConfig
 from .am_server import AMClient, AMUnreachable, log_batches
-from .am_state import CONTINUE, RESTART, STOP
-from .config import RuntimeConfig
 from .log_echo import echo, printable
 from .node_main import NODE_ENV
 from .progress import ProgressFile
+from .protocol import Action, FinishRequest, HeartbeatRequest, RegisterRequest, Reply
 from .rendezvous import open_rendezvous
 
 MAX_BUFFERED_LINES = 5000
+
+Req = TypeVar("Req")
+Ans = TypeVar("Ans", bound=Reply)
 
 
 class NodeStopped(PermanentFailure):
@@ -121,7 +123,7 @@ class NodeProcess:
             child_env.setdefault(key, value)
         child_env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "tfflink.runtime.node_main"],
+            [sys.executable, "-u", "-m", "tfflink.runtime.cluster.node_main"],
             env=child_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -241,12 +243,12 @@ class NodeAgent:
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _ask(self, call: str, *args: Any) -> dict[str, Any]:
+    def _ask(self, call: Callable[[AMClient, Req], Ans], request: Req) -> Ans:
         """Call the AM; tolerate short outages, give up after the heartbeat timeout."""
         assert self.am is not None
         while True:
             try:
-                reply: dict[str, Any] = getattr(self.am, call)(*args)
+                reply = call(self.am, request)
                 self._am_lost_since = None
                 return reply
             except AMUnreachable as e:
@@ -256,14 +258,19 @@ class NodeAgent:
                     raise RuntimeError(f"{self.name}: lost the AM ({e})") from None
                 time.sleep(min(self.interval, 0.5))
 
-    def _follow(self, reply: dict[str, Any]) -> str:
+    def _follow(self, reply: Reply) -> Action:
         """Adopt the version in a reply; raise NodeStopped on stop."""
-        action = str(reply["action"])
-        if action == STOP:
+        if reply.action is Action.STOP:
             raise NodeStopped
-        if action == RESTART:
-            self.version = int(reply["version"])
-        return action
+        if reply.action is Action.RESTART:
+            self.version = reply.version
+        return reply.action
+
+    @property
+    def _joined(self) -> int:
+        """The cluster version this node registered for (set by ``_register``)."""
+        assert self.version is not None
+        return self.version
 
     def _register(self) -> None:
         """Join the current cluster version (a fresh port each time: the old one may linger)."""
@@ -271,37 +278,39 @@ class NodeAgent:
             self.port = free_port()
             host = node_host()
             self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"  # IPv6 pod IPs
-            reply = self._ask("register", self.role, self.index, self.address, self.version)
-            if self._follow(reply) != RESTART:
-                self.version = int(reply["version"])
+            reply = self._ask(AMClient.register, RegisterRequest(self.role, self.index, self.address, self.version))
+            if self._follow(reply) is not Action.RESTART:
+                self.version = reply.version
                 return
 
     def _wait_cluster(self) -> dict[str, list[str]] | None:
         """Poll for the full cluster (heartbeating meanwhile); None means re-register."""
         last_beat = 0.0
         while True:
-            reply = self._ask("cluster", self.version)
-            if self._follow(reply) == RESTART:
+            reply = self._ask(AMClient.cluster, self._joined)
+            if self._follow(reply) is Action.RESTART:
                 return None
-            if reply.get("ready"):
-                return dict(reply["cluster"])
+            if reply.ready and reply.cluster is not None:
+                return dict(reply.cluster)
             if time.monotonic() - last_beat >= self.interval:
                 last_beat = time.monotonic()
-                if self._follow(self._beat(running=False)) == RESTART:
+                if self._follow(self._beat(running=False)) is Action.RESTART:
                     return None
             time.sleep(0.1)
 
-    def _beat(self, running: bool, child: NodeProcess | None = None) -> dict[str, Any]:
+    def _beat(self, running: bool, child: NodeProcess | None = None) -> Reply:
         """One heartbeat; buffered log lines go in as many calls as the AM's body limit needs,
         the child's new progress report (if any) with the first."""
         lines = [self.logs.popleft() for _ in range(len(self.logs))]
         progress = child.progress.take() if child is not None else None
-        reply: dict[str, Any] = {}
+        reply: Reply | None = None
         for batch in log_batches(lines):
-            got = self._ask("heartbeat", self.role, self.index, self.version, running, batch, progress)
+            request = HeartbeatRequest(self.role, self.index, self._joined, running, batch, progress)
+            got = self._ask(AMClient.heartbeat, request)
             progress = None
-            if not reply or reply.get("action") == CONTINUE:
+            if reply is None or reply.action is Action.CONTINUE:
                 reply = got  # the first restart/stop wins
+        assert reply is not None  # log_batches gives at least one batch
         return reply
 
     def _serve(self, cluster: dict[str, list[str]]) -> None:
@@ -332,7 +341,7 @@ class NodeAgent:
                 if child.beat_age() > self.timeout:
                     child.kill(grace=0.5)
                     return self._report(child, error=f"stopped heartbeating for {self.timeout:.0f}s (hung)")
-                if self._follow(self._beat(running=True, child=child)) == RESTART:
+                if self._follow(self._beat(running=True, child=child)) is Action.RESTART:
                     child.kill()
                     return
                 try:
@@ -343,7 +352,7 @@ class NodeAgent:
         except NodeStopped:
             child.kill()  # e.g. a ps once the workers are done: tell the AM it is down
             code, _ = child.outcome()
-            self._ask("finish", self.role, self.index, self.version, code, "stopped by the AM")
+            self._ask(AMClient.finish, FinishRequest(self.role, self.index, self._joined, code, "stopped by the AM"))
             raise
         except BaseException:
             child.kill(grace=1.0)
@@ -355,9 +364,10 @@ class NodeAgent:
         if error:
             code, err = code or 1, error
         self._beat(running=False, child=child)  # flush the last log lines and report before the verdict
-        if self._follow(self._ask("finish", self.role, self.index, self.version, code, err)) == RESTART:
+        finish = FinishRequest(self.role, self.index, self._joined, code, err)
+        if self._follow(self._ask(AMClient.finish, finish)) is Action.RESTART:
             return
         while True:  # finished early (or succeeded): wait for the rest of the cluster
             time.sleep(self.interval)
-            if self._follow(self._beat(running=False)) == RESTART:
+            if self._follow(self._beat(running=False)) is Action.RESTART:
                 return

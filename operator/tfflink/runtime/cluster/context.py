@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import exactly_once
+from .bridge import BridgeClient, column_batches, stacked, stacked_columns
 from .progress import Progress, parse_progress, write_progress
+from .user_code import load_function
 
 
 class TFContext:
@@ -111,8 +114,6 @@ class TFContext:
             path = self._node.get("data_channel")
             if not path:
                 raise RuntimeError("no input stream: context.get_dataset() needs spec.mode: stream")
-            from .bridge import BridgeClient
-
             # The JVM feeder replays after a restart; it asks whether this node saves at its checkpoints.
             self._bridge = BridgeClient(path, hello=exactly_once if self._node.get("replays") else None)
         return self._bridge
@@ -128,13 +129,9 @@ class TFContext:
         ``stack`` joins columns of one type into a matrix: ``{"x": ["f0", "f1"]}`` gives
         ``x`` of shape ``[rows, 2]`` in place of ``f0`` and ``f1``.
         """
-        from .bridge import column_batches, stacked
-
         step = self._node.get("batch_step")
         fn: Any = None
         if step:
-            from .node_main import load_function
-
             fn = load_function(step["file"], None, step["function"])
         wire = [(str(n), str(t)) for n, t in self._node.get("wire_columns") or []] or None
         batches = column_batches(self._client(), self.get_input_columns(), batch_size, wire, fn)
@@ -147,9 +144,7 @@ class TFContext:
         hands, say, 100 feature columns over as one ``[rows, 100]`` tensor instead, many
         times faster.
         """
-        import tensorflow as tf
-
-        from .bridge import stacked_columns
+        import tensorflow as tf  # here only: nodes that never call this never load TF for tfflink
 
         if self._bridge is not None and self._bridge.exactly_once:
             raise RuntimeError("exactly-once input needs context.get_batches(): tf.data reads past checkpoints")
@@ -189,9 +184,7 @@ class TFContext:
         after (tagged with its id), or nothing on a first start; returns that id (0: none).
         From then on, save whenever :meth:`checkpoint_requested` (each row is then trained on
         once in the final model's lineage, across TF restarts)."""
-        from .exactly_once import restore
-
-        return restore(self, manager)
+        return exactly_once.restore(self, manager)
 
     def checkpoint_requested(self) -> bool:
         """True right after the batch that ends a checkpoint: call :meth:`save` before the next."""
@@ -199,6 +192,4 @@ class TFContext:
 
     def save(self, manager: Any) -> str:
         """Save ``manager``'s checkpoint tagged with the requested id and tell the data plane."""
-        from .exactly_once import save
-
-        return save(self, manager)
+        return exactly_once.save(self, manager)

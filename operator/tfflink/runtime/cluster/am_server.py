@@ -16,6 +16,9 @@ the submission's secret (``RuntimeConfig.token``): 401 without it, 403 with a wr
 ``/status`` stays readable without it (the Kubernetes operator polls it): a bounded,
 side-effect-free summary without node addresses; with the token it also lists the nodes.
 
+The node calls' bodies and answers are the types of ``protocol`` (``Action``, requests,
+replies); their JSON is the wire format above.
+
 The server is hostile-input proof: bodies are typed and capped (413 above ``MAX_BODY``),
 every malformed request gets a 4xx (never a traceback), each connection has a deadline (a
 stalled client is cut off), and at most ``MAX_WORKERS`` requests are served at once (the
@@ -27,32 +30,37 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import re
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from tfflink.errors import PermanentFailure, TemporaryFailure
-
+from ...errors import PermanentFailure, TemporaryFailure
 from .am_state import AddressConflict, ClusterState
-from .progress import Progress, parse_progress
+from .protocol import (
+    MAX_BODY,
+    MAX_LOG_LINES_PER_CALL,
+    ClusterReply,
+    FinishRequest,
+    HeartbeatRequest,
+    RegisterRequest,
+    Reply,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 << 10  # bytes of one request body
 MAX_REPLY = 8 << 20  # bytes of one reply the client reads
 MAX_WORKERS = 64  # requests served at once
 REQUEST_DEADLINE = 15.0  # seconds one connection may take, from accept to reply
 SOCKET_TIMEOUT = 5.0  # seconds one read or write on a connection may block
-MAX_LOG_LINES_PER_CALL = 1000
-MAX_INT = 2**31 - 1
-ADDRESS = re.compile(r"^[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]{2,45}\]:[0-9]{1,5}$")
 AUTH_SCHEME = "Bearer "
+
+Request = TypeVar("Request", RegisterRequest, HeartbeatRequest, FinishRequest)
+Answer = TypeVar("Answer", Reply, ClusterReply)
 
 
 class AMUnreachable(TemporaryFailure):
@@ -71,53 +79,7 @@ class BadRequest(PermanentFailure):
         self.code = code
 
 
-# -- typed fields ------------------------------------------------------------------------------
-
-
-def _int(body: dict[str, Any], key: str, lo: int = 0, hi: int = MAX_INT, *, optional: bool = False) -> Any:
-    v = body.get(key)
-    if v is None and optional:
-        return None
-    if type(v) is not int or not lo <= v <= hi:  # bool, float, str, null are refused
-        raise BadRequest(400, f"{key}: must be an integer in [{lo}, {hi}]")
-    return v
-
-
-def _str(body: dict[str, Any], key: str, limit: int, *, default: str | None = None) -> str:
-    v = body.get(key, default)
-    if not isinstance(v, str) or len(v) > limit:
-        raise BadRequest(400, f"{key}: must be a string of at most {limit} characters")
-    return v
-
-
-def _node(body: dict[str, Any]) -> tuple[str, int]:
-    return _str(body, "role", 32), _int(body, "index", 0, 100_000)
-
-
-def _address(body: dict[str, Any]) -> str:
-    addr = _str(body, "address", 300)
-    if not ADDRESS.match(addr) or not 0 < int(addr.rsplit(":", 1)[1]) < 65536:
-        raise BadRequest(400, "address: must be host:port")
-    return addr
-
-
-def _logs(body: dict[str, Any]) -> list[str]:
-    v = body.get("logs")
-    if v is None:
-        return []
-    if not isinstance(v, list) or len(v) > MAX_LOG_LINES_PER_CALL or not all(isinstance(x, str) for x in v):
-        raise BadRequest(400, f"logs: must be a list of at most {MAX_LOG_LINES_PER_CALL} strings")
-    return v
-
-
-def _progress(body: dict[str, Any]) -> Progress | None:
-    v = body.get("progress")
-    if v is None:
-        return None
-    try:
-        return parse_progress(v)
-    except ValueError as e:
-        raise BadRequest(400, f"progress: {e}") from None
+# -- request parsing --------------------------------------------------------------------------
 
 
 def _query_int(query: str, key: str) -> int:
@@ -133,6 +95,14 @@ def _query_int(query: str, key: str) -> int:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
+
+
+def parse_request(kind: type[Request], body: dict[str, Any]) -> Request:
+    """``body`` validated into ``kind``: typed and capped fields, or a 400 naming the field."""
+    try:
+        return kind.from_wire(body)
+    except ValueError as e:
+        raise BadRequest(400, str(e)) from None
 
 
 def parse_body(data: bytes) -> dict[str, Any]:
@@ -227,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, {"ok": True})
         elif url.path == "/cluster":
             if self._authorized():
-                self._reply(200, st.cluster(_query_int(url.query, "version")))
+                self._reply(200, st.cluster(_query_int(url.query, "version")).to_wire())
         elif url.path == "/logs":
             if self._authorized():
                 self._reply(200, st.logs_after(_query_int(url.query, "after")))
@@ -263,22 +233,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         body = self._read_body()
-        role, index = _node(body)
         st = self.server.state
+        reply: Reply
         if path == "/register":
-            address = _address(body)
-            self._reply(200, st.register(role, index, address, _int(body, "version", 0, optional=True)))
+            reply = st.register(parse_request(RegisterRequest, body))
         elif path == "/heartbeat":
-            running = body.get("running", False)
-            if not isinstance(running, bool):
-                raise BadRequest(400, "running: must be true or false")
-            version, logs, progress = _int(body, "version"), _logs(body), _progress(body)
-            self._reply(200, st.heartbeat(role, index, version, running, logs, progress))
+            reply = st.heartbeat(parse_request(HeartbeatRequest, body))
         else:
-            code = _int(body, "exitCode", -(2**31), MAX_INT)
-            self._reply(
-                200, st.finish(role, index, _int(body, "version"), code, _str(body, "error", 1 << 15, default=""))
-            )
+            reply = st.finish(parse_request(FinishRequest, body))
+        self._reply(200, reply.to_wire())
 
 
 class AMServer(ThreadingHTTPServer):
@@ -412,24 +375,23 @@ class AMClient:
             raise AMUnreachable(f"AM at {self.address}: reply is not a JSON object")
         return reply
 
-    def register(self, role: str, index: int, address: str, version: int | None) -> dict[str, Any]:
-        return self._call("/register", {"role": role, "index": index, "address": address, "version": version})
+    def _typed(self, kind: type[Answer], reply: dict[str, Any]) -> Answer:
+        try:
+            return kind.from_wire(reply)
+        except ValueError as e:  # as for a reply that is no JSON object: not an AM answering
+            raise AMUnreachable(f"AM at {self.address}: malformed reply ({e})") from None
 
-    def cluster(self, version: int) -> dict[str, Any]:
-        return self._call(f"/cluster?version={version}")
+    def register(self, req: RegisterRequest) -> Reply:
+        return self._typed(Reply, self._call("/register", req.to_wire()))
 
-    def heartbeat(
-        self, role: str, index: int, version: int, running: bool, logs: list[str], progress: Progress | None = None
-    ) -> dict[str, Any]:
-        body = {"role": role, "index": index, "version": version, "running": running, "logs": logs}
-        if progress is not None:
-            body["progress"] = progress.to_wire()
-        return self._call("/heartbeat", body)
+    def cluster(self, version: int) -> ClusterReply:
+        return self._typed(ClusterReply, self._call(f"/cluster?version={version}"))
 
-    def finish(self, role: str, index: int, version: int, exit_code: int, error: str) -> dict[str, Any]:
-        return self._call(
-            "/finish", {"role": role, "index": index, "version": version, "exitCode": exit_code, "error": error}
-        )
+    def heartbeat(self, req: HeartbeatRequest) -> Reply:
+        return self._typed(Reply, self._call("/heartbeat", req.to_wire()))
+
+    def finish(self, req: FinishRequest) -> Reply:
+        return self._typed(Reply, self._call("/finish", req.to_wire()))
 
     def status(self) -> dict[str, Any]:
         return self._call("/status")

@@ -32,13 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfflink.errors import PermanentFailure
-
-from ..lifecycle import Phase, RestartPolicy, RoleState
+from ...errors import PermanentFailure
+from ...lifecycle import Phase, RestartPolicy, RoleState
 from .log_echo import printable
 from .progress import Progress
+from .protocol import Action, ClusterReply, FinishRequest, HeartbeatRequest, RegisterRequest, Reply
 
-CONTINUE, RESTART, STOP = "continue", "restart", "stop"
 MAX_LOG_LINES = 20000
 MAX_LOG_BYTES = 8 << 20  # all kept log lines together (oldest dropped first)
 MAX_ERROR_CHARS = 2000  # a node's error, a restart reason, the phase message
@@ -107,75 +106,71 @@ class ClusterState:
 
     # -- node calls -------------------------------------------------------------------------
 
-    def register(self, role: str, index: int, address: str, version: int | None) -> dict[str, Any]:
+    def _reply(self, action: Action) -> Reply:
+        return Reply(action, self.version)
+
+    def register(self, req: RegisterRequest) -> Reply:
         """A node announces itself; the answer says which version it belongs to."""
         with self._lock:
             if self.phase.finished:
-                return {"action": STOP, "version": self.version}
-            node = self.nodes.get(f"{role}-{index}")
+                return self._reply(Action.STOP)
+            node = self.nodes.get(f"{req.role}-{req.index}")
             if node is None:
-                return {"action": STOP, "version": self.version, "error": f"unknown node {role}-{index}"}
-            if version is not None and version != self.version:
-                return {"action": RESTART, "version": self.version}
+                return Reply(Action.STOP, self.version, error=f"unknown node {req.role}-{req.index}")
+            if req.version is not None and req.version != self.version:
+                return self._reply(Action.RESTART)
             if node.state is not RoleState.PENDING:
-                if address != node.address:  # fixed until the next cluster version
+                if req.address != node.address:  # fixed until the next cluster version
                     raise AddressConflict(
                         f"{node.name} is registered for cluster version {self.version} at another address"
                     )
-                return {"action": CONTINUE, "version": self.version}  # a retried registration
-            node.address, node.state, node.last_seen, node.error = address, RoleState.REGISTERED, self.clock(), ""
-            return {"action": CONTINUE, "version": self.version}
+                return self._reply(Action.CONTINUE)  # a retried registration
+            node.address, node.state, node.last_seen, node.error = req.address, RoleState.REGISTERED, self.clock(), ""
+            return self._reply(Action.CONTINUE)
 
-    def cluster(self, version: int) -> dict[str, Any]:
+    def cluster(self, version: int) -> ClusterReply:
         """The TF cluster spec once every node of ``version`` has registered."""
         with self._lock:
             if self.phase.finished:
-                return {"action": STOP, "version": self.version}
+                return ClusterReply(Action.STOP, self.version)
             if version != self.version:
-                return {"action": RESTART, "version": self.version}
+                return ClusterReply(Action.RESTART, self.version)
             if self.clock() < self.restart_at or any(n.state is RoleState.PENDING for n in self.nodes.values()):
-                return {"action": CONTINUE, "version": self.version, "ready": False}
+                return ClusterReply(Action.CONTINUE, self.version, ready=False)
             if self.phase in (Phase.DEPLOYING, Phase.RESTARTING):
                 self.phase = Phase.RUNNING
-            return {"action": CONTINUE, "version": self.version, "ready": True, "cluster": self.tf_cluster()}
+            return ClusterReply(Action.CONTINUE, self.version, ready=True, cluster=self.tf_cluster())
 
-    def heartbeat(
-        self,
-        role: str,
-        index: int,
-        version: int,
-        running: bool,
-        logs: list[str] | None = None,
-        progress: Progress | None = None,
-    ) -> dict[str, Any]:
+    def heartbeat(self, req: HeartbeatRequest) -> Reply:
         """Liveness, log lines and progress; the answer tells the node to go on, restart or stop."""
         with self._lock:
-            node = self.nodes.get(f"{role}-{index}")
+            node = self.nodes.get(f"{req.role}-{req.index}")
             if node is not None:  # lines of a node of an older version still count
-                for line in logs or []:
+                for line in req.logs:
                     self._add_log(printable(str(line)))
             if node is None or self.phase.finished:
-                return {"action": STOP, "version": self.version}
-            if version != self.version:
-                return {"action": RESTART, "version": self.version}
+                return self._reply(Action.STOP)
+            if req.version != self.version:
+                return self._reply(Action.RESTART)
             node.last_seen = self.clock()
-            if running and node.state is RoleState.REGISTERED:
+            if req.running and node.state is RoleState.REGISTERED:
                 node.state = RoleState.RUNNING
-            if progress is not None:
-                self._progress(node, progress)
-            return {"action": CONTINUE, "version": self.version}
+            if req.progress is not None:
+                self._progress(node, req.progress)
+            return self._reply(Action.CONTINUE)
 
-    def finish(self, role: str, index: int, version: int, exit_code: int, error: str = "") -> dict[str, Any]:
+    def finish(self, req: FinishRequest) -> Reply:
         """A node's user function ended (or it was stopped)."""
-        error = printable(error, MAX_ERROR_CHARS)
+        error = printable(req.error, MAX_ERROR_CHARS)
+        exit_code, version = req.exit_code, req.version
         with self._lock:
-            node = self.nodes.get(f"{role}-{index}")
+            node = self.nodes.get(f"{req.role}-{req.index}")
             if node is None or version != self.version:
-                return {"action": STOP if self.phase.finished else RESTART, "version": self.version}
+                return self._reply(Action.STOP if self.phase.finished else Action.RESTART)
             if self.phase.finished:
                 if node.state in (RoleState.REGISTERED, RoleState.RUNNING):
                     node.state = RoleState.STOPPED
-                return {"action": STOP, "version": self.version}
+                return self._reply(Action.STOP)
             if exit_code == 0:
                 node.state = RoleState.SUCCEEDED
                 ended = self._training_ended()
@@ -185,8 +180,8 @@ class ClusterState:
                 node.state, node.error = RoleState.FAILED, error or f"exit code {exit_code}"
                 self._fail_version(f"{node.name} failed: {node.error}")
             if self.phase.finished:
-                return {"action": STOP, "version": self.version}
-            return {"action": CONTINUE if version == self.version else RESTART, "version": self.version}
+                return self._reply(Action.STOP)
+            return self._reply(Action.CONTINUE if version == self.version else Action.RESTART)
 
     # -- AM loop ----------------------------------------------------------------------------
 

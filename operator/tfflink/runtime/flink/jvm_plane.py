@@ -22,17 +22,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from py4j.protocol import Py4JJavaError
+from pyflink.datastream.data_stream import DataStream
 from pyflink.datastream.functions import FlatMapFunction, RuntimeContext
+from pyflink.java_gateway import get_gateway
 
-from ..lifecycle.errors import FatalJobError
-from ..spec.io import Column, InputSpec
-from ..spec.models import Mode, TFFlinkJobSpec
+from ...lifecycle.errors import FatalJobError
+from ...spec.io import Column, InputSpec
+from ...spec.models import Mode, TFFlinkJobSpec
+from ..cluster.agent import NodeAgent
+from ..config import RuntimeConfig
+from .features import batch_step, wire_columns
 from .jars import DATAPLANE_JAR, INFERENCE_JAR, TF_JAVA_DIR
+from .roles import WORKER
+from .rows import PICKLED
+from .sinks import add_results_sink
+from .sources import source_chunks
 
 if TYPE_CHECKING:
-    from pyflink.datastream import DataStream, StreamExecutionEnvironment
-
-    from .config import RuntimeConfig
+    from pyflink.datastream import StreamExecutionEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +89,10 @@ def _cols(columns: list[Column]) -> list[list[str]]:
 
 
 def _jvm() -> Any:
-    from pyflink.java_gateway import get_gateway
-
     return get_gateway().jvm
 
 
 def _on_classpath(name: str) -> bool:
-    from py4j.protocol import Py4JJavaError
-
     try:
         _jvm().java.lang.Thread.currentThread().getContextClassLoader().loadClass(name)
     except Py4JJavaError:
@@ -108,15 +112,11 @@ def add_jars(env: StreamExecutionEnvironment, mode: Mode) -> None:
 
 def input_rows(env: StreamExecutionEnvironment, inp: InputSpec, base_dir: Path, parallelism: int, group: str) -> Any:
     """The Java ``DataStream<Row>`` of ``spec.input``'s CSV sources, joined when there are two."""
-    from .stream import csv_chunks, expand_paths
-
     plane = _jvm().dev.tfflink.dataplane.DataPlane
     streams = []
     for s in inp.sources:
         assert s.csv is not None  # jvm_refusal() lets only CSV sources here
-        chunks = csv_chunks(expand_paths(s.csv.paths, base_dir))
-        if not chunks:
-            raise FileNotFoundError(f"spec.input: the files of source {s.name!r} are empty")
+        chunks = source_chunks(s, base_dir)
         conf = {
             "name": s.name,
             "columns": _cols(s.columns),
@@ -138,19 +138,6 @@ def socket_dir() -> str:
     return os.path.join(tempfile.gettempdir(), f"tfflink-data-{secrets.token_hex(8)}")
 
 
-def batch_step(inp: InputSpec, base_dir: Path) -> dict[str, str] | None:
-    if inp.process is None or not inp.process.batch:
-        return None
-    p = Path(inp.process.file)
-    return {"file": str(p if p.is_absolute() else os.path.normpath(base_dir / p)), "function": inp.process.function}
-
-
-def wire_columns(inp: InputSpec) -> list[Column]:
-    """What travels to the TF node: the (joined) source columns when a batch step makes the
-    declared ones there, else the declared columns themselves."""
-    return inp.source_columns() if inp.process is not None and inp.process.batch else inp.row_columns()
-
-
 class JvmFedWorker(FlatMapFunction):
     """A TF worker whose rows come from the Java feeder of the same subtask index.
 
@@ -169,8 +156,6 @@ class JvmFedWorker(FlatMapFunction):
         self.failed_marker = ""
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from .agent import NodeAgent
-
         index = runtime_context.get_index_of_this_subtask()
         path = os.path.join(self.sockets, f"worker-{index}.sock")
         self.failed_marker = os.path.join(self.sockets, f"worker-{index}.failed")
@@ -213,11 +198,6 @@ class JvmFedWorker(FlatMapFunction):
 
 def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> DataStream:
     """Stream mode on the JVM path: Java sources/join -> Java feeder -> Python worker (p = W)."""
-    from pyflink.datastream.data_stream import DataStream as PyDataStream
-
-    from .graph import WORKER, add_file_sink
-    from .stream import PICKLED
-
     spec = cfg.spec
     inp = spec.input
     assert inp is not None
@@ -235,7 +215,7 @@ def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) 
     }
     fed = _jvm().dev.tfflink.dataplane.DataPlane.feed(rows, json.dumps(conf), n, WORKER)
     out = (
-        PyDataStream(fed)
+        DataStream(fed)
         .flat_map(JvmFedWorker(cfg, sockets, inp, base_dir), output_type=PICKLED)
         .name(WORKER)
         .uid(WORKER)
@@ -245,10 +225,7 @@ def add_jvm_stream_workers(env: StreamExecutionEnvironment, cfg: RuntimeConfig) 
         # starts that node); forward edge + one slot-sharing group keep subtask i beside feeder i.
         .disable_chaining()
     )
-    if spec.output is not None:
-        add_file_sink(out, cfg, n, WORKER)
-    else:
-        out.print().name("worker-result").set_parallelism(n).slot_sharing_group(WORKER)
+    add_results_sink(out, cfg, n, WORKER)
     return out
 
 

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import ssl
 import time
 import urllib.error
@@ -26,10 +25,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tfflink.errors import TemporaryFailure
+from ...errors import TemporaryFailure
+from .protocol import ADDRESS
 
 MAX_RECORD = 4096
-ADDRESS = re.compile(r"^[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]{2,45}\]:[0-9]{1,5}$")
 
 
 class RendezvousError(TemporaryFailure):

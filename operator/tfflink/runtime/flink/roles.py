@@ -1,4 +1,4 @@
-"""The Flink job graph of a TF cluster: AM (parallelism 1) and one operator per TF role
+"""The TF cluster's roles as Flink operators: AM (parallelism 1) and one operator per TF role
 (chief, worker, ps, evaluator), each of parallelism = the role's node count.
 
 Each role is a bounded source feeding a map whose parallelism is the role's node count; the
@@ -16,7 +16,9 @@ from pyflink.common import Types, WatermarkStrategy
 from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 from pyflink.datastream.functions import MapFunction, RuntimeContext
 
-from .config import RuntimeConfig
+from ..cluster.agent import NodeAgent
+from ..cluster.am import run_am
+from ..config import RuntimeConfig
 
 if TYPE_CHECKING:
     from pyflink.datastream import DataStream, StreamExecutionEnvironment
@@ -36,11 +38,7 @@ class RoleFunction(MapFunction):
 
     def map(self, value: int) -> str:
         if self.role == AM:
-            from .am import run_am
-
             return run_am(self.cfg)
-        from .agent import NodeAgent
-
         return NodeAgent(self.cfg, self.role, self.index).run()
 
 
@@ -56,66 +54,6 @@ def role_stream(env: StreamExecutionEnvironment, cfg: RuntimeConfig, role: str, 
         .set_parallelism(n)
         .slot_sharing_group(role)
     )
-
-
-def build_job(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:
-    """The whole Flink program of ``cfg``, by ``spec.mode``."""
-    from ..spec.models import Mode
-
-    mode = cfg.spec.mode
-    if mode is Mode.INFERENCE:
-        from .jvm_plane import add_jvm_inference, uses_jvm
-
-        if uses_jvm(cfg.spec):
-            add_jvm_inference(env, cfg)
-        else:
-            add_saved_model_inference(env, cfg)
-    elif mode is Mode.STREAM:
-        from .stream import add_stream_cluster
-
-        add_stream_cluster(env, cfg)
-    else:
-        add_tf_cluster(env, cfg)
-
-
-def add_saved_model_inference(
-    env: StreamExecutionEnvironment, cfg: RuntimeConfig, rows: DataStream | None = None, sink: bool = True
-) -> DataStream:
-    """Inference mode: input rows -> SavedModel scored in-process (p = workers) -> file sink.
-
-    The library API passes its own ``rows`` and ``sink=False`` to get the scored stream.
-    """
-    from pathlib import Path
-
-    from .inference import SavedModelFunction
-    from .stream import PICKLED, input_stream, to_subtasks
-
-    spec = cfg.spec
-    assert spec.input and spec.output and spec.saved_model  # the model validator ensures these
-    n = spec.roles.worker.replicas
-    if rows is None:
-        rows = input_stream(env, spec.input, Path(cfg.resolve(".")), n, "default")
-    fn = SavedModelFunction(
-        spec.saved_model, cfg.resolve(spec.saved_model.path), spec.input.row_columns(), spec.output.keep
-    )
-    scored = to_subtasks(env, rows, "default").process(fn, output_type=PICKLED).name("saved-model").set_parallelism(n)
-    return add_file_sink(scored, cfg, n) if sink else scored
-
-
-def add_file_sink(results: DataStream, cfg: RuntimeConfig, parallelism: int, group: str = "default") -> DataStream:
-    """Write result dicts to ``spec.output`` (one part file per subtask)."""
-    from .inference import FileWriter
-
-    out = cfg.spec.output
-    assert out is not None
-    written = (
-        results.flat_map(FileWriter(out, cfg.resolve(out.path)), output_type=Types.STRING())
-        .name("output")
-        .set_parallelism(parallelism)
-        .slot_sharing_group(group)
-    )
-    written.print().name("output-end").set_parallelism(parallelism).slot_sharing_group(group)
-    return written
 
 
 def add_tf_cluster(env: StreamExecutionEnvironment, cfg: RuntimeConfig) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tfflink.errors import TemporaryFailure
+from ...errors import TemporaryFailure
 
 if TYPE_CHECKING:
     from .context import TFContext

@@ -1,6 +1,6 @@
 """Entry point of a TF node process: load the user's function and call it with a TFContext.
 
-Runs in its own process (``python -m tfflink.runtime.node_main``) because TF1 graph state and
+Runs in its own process (``python -m tfflink.runtime.cluster.node_main``) because TF1 graph state and
 ``disable_eager_execution()`` are per process and one Flink Python worker hosts many subtasks.
 A background thread touches a beat file so a hung process (not just a dead one) is noticed.
 A failure is written to an error file as one line: ``ExceptionType: message``.
@@ -8,8 +8,6 @@ A failure is written to an error file as one line: ``ExceptionType: message``.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import io
 import json
 import os
@@ -17,32 +15,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from .context import TFContext
+from .user_code import load_function
 
 NODE_ENV = "TFFLINK_NODE"
-
-
-def load_function(entry_path: str | None, module: str | None, function: str) -> Callable[[TFContext], Any]:
-    """Import the user's entry (a file path or a module) and return its function."""
-    if entry_path:
-        path = Path(entry_path)
-        sys.path.insert(0, str(path.parent))  # the entry's sibling modules import as usual
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = mod
-        spec.loader.exec_module(mod)
-    else:
-        mod = importlib.import_module(str(module))
-    fn = getattr(mod, function, None)
-    if not callable(fn):
-        raise AttributeError(f"{function!r} is not a function of {entry_path or module}")
-    return cast(Callable[..., Any], fn)
 
 
 def _beat(path: Path, interval: float) -> None:

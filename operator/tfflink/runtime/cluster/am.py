@@ -12,14 +12,13 @@ import json
 import logging
 import time
 
-from tfflink.errors import PermanentFailure
-
-from ..lifecycle import Phase, RestartPolicy
-from ..lifecycle.outcome import AM_GAVE_UP_MARK
+from ...errors import PermanentFailure
+from ...lifecycle import Phase, RestartPolicy
+from ...lifecycle.outcome import AM_GAVE_UP_MARK
+from ..config import RuntimeConfig
 from .agent import node_host
 from .am_server import AMServer
 from .am_state import ClusterState
-from .config import RuntimeConfig
 from .rendezvous import open_rendezvous
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
 
-from tfflink.errors import TemporaryFailure
+from ...errors import TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class TypedColumns(list[Any]):
 
 def decode_typed(data: bytes | memoryview) -> TypedColumns:
     """A layout-``T`` batch as numpy columns; BridgeProtocolError for anything malformed."""
-    import numpy as np
+    import numpy as np  # TF side only: the Flink operator side never loads numpy
 
     try:
         n, width, layout = _COLS.unpack_from(data)
@@ -190,7 +190,7 @@ def decode_typed(data: bytes | memoryview) -> TypedColumns:
 
 def _decode_strings(chunk: memoryview, n: int) -> Any:
     """``n+1`` u32 offsets, then UTF-8 data: an object array of bytes (what tf.string takes)."""
-    import numpy as np
+    import numpy as np  # TF side only: the Flink operator side never loads numpy
 
     head = 4 * (n + 1)
     if len(chunk) < head:
@@ -673,7 +673,7 @@ BatchFunction = Callable[[Columns], Columns]
 def _typed_array(values: Any, typ: str) -> Any:
     """``values`` as a numpy array of the declared type: numbers straight to their dtype (int64
     stays exact), strings as an object array of UTF-8 bytes (what tf.string takes)."""
-    import numpy as np
+    import numpy as np  # TF side only: the Flink operator side never loads numpy
 
     if typ == "string":
         return np.array([v if isinstance(v, bytes) else str(v).encode() for v in values], dtype=object)
@@ -727,7 +727,7 @@ class Rebatcher:
             yield self._take(self.have)
 
     def _take(self, size: int) -> Columns:
-        import numpy as np
+        import numpy as np  # TF side only: the Flink operator side never loads numpy
 
         taken, need = [], size
         while need:
@@ -804,7 +804,7 @@ def stacked(
     batches: Iterator[Columns], columns: list[tuple[str, str]], stack: dict[str, list[str]]
 ) -> Iterator[Columns]:
     """``batches`` with each group of ``stack`` joined into one ``[rows, k]`` matrix."""
-    import numpy as np
+    import numpy as np  # TF side only: the Flink operator side never loads numpy
 
     stacked_columns(columns, stack)  # refuse a bad group before the first batch
     members = {m for group in stack.values() for m in group}
