@@ -81,7 +81,9 @@ def test_every_tfflink_exception_is_permanent_or_temporary() -> None:
 def test_the_policy_spends_no_restart_on_a_fatal_failure_text() -> None:
     """The AM (a node's error), tfflink run and the operator all ask the policy: a reason that
     crossed Flink with the fatal mark fails at once, with the budget untouched."""
-    reason = f"worker-0 exited 1: Traceback ...\ntfflink.runtime.flink.rows.MalformedRow: {FatalJobError('a.csv:3: bad')}"
+    reason = (
+        f"worker-0 exited 1: Traceback ...\ntfflink.runtime.flink.rows.MalformedRow: {FatalJobError('a.csv:3: bad')}"
+    )
     decision = RestartPolicy(max_restarts=3).decide(restarts_done=0, reason=reason)
     assert not decision.restart
     assert decision.reason == "MalformedRow: a.csv:3: bad (not retried)"
