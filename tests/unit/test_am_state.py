@@ -208,3 +208,49 @@ def test_after_a_restart_the_step_is_the_resumed_one_and_the_checkpoint_is_kept(
     st.heartbeat("worker", 1, 2, True, progress=Progress(step=400))
     progress = st.status()["progress"]
     assert progress["step"] == 400 and progress["checkpointStep"] == 400 and progress["stepsPerSecond"] is None
+
+
+def finished_and_stopped() -> ClusterState:
+    """A job whose workers succeeded and whose ps heard "stop": what the AM lingers with."""
+    st, _ = make(workers=1)
+    register_all(st)
+    st.cluster(1)
+    st.heartbeat("worker", 0, 1, running=True, logs=["w0 last line"])
+    st.finish("worker", 0, 1, 0)
+    assert st.heartbeat("ps", 0, 1, running=True, logs=["ps last line"])["action"] == STOP
+    st.finish("ps", 0, 1, 0, "stopped by the AM")
+    assert st.done()
+    return st
+
+
+def test_the_final_state_counts_as_observed_once_status_and_every_log_line_were_read() -> None:
+    st = finished_and_stopped()
+    st.note_read("status")
+    st.note_read("logs", upto=st.logs_after(0)["next"])
+    assert not st.final_observed(), "reads before the linger began show an earlier state"
+    st.linger()
+    assert not st.final_observed()
+    st.note_read("status")
+    assert not st.final_observed(), "the last log lines are still unread"
+    st.note_read("logs", upto=1)
+    assert not st.final_observed(), "read only up to the first line"
+    st.note_read("logs", upto=st.logs_after(1)["next"])
+    assert st.final_observed()
+
+
+def test_the_servers_status_and_logs_answers_mark_the_final_state_observed() -> None:
+    from tfflink.runtime.am_server import AMClient, AMServer
+
+    st = finished_and_stopped()
+    server = AMServer(st, "tok", host="127.0.0.1")
+    server.start()
+    try:
+        st.linger()
+        client = AMClient(f"127.0.0.1:{server.port}", "tok")
+        assert client.status()["phase"] == Phase.SUCCEEDED.value
+        assert not st.final_observed()
+        assert client.logs(0)["lines"] == ["w0 last line", "ps last line"]
+        assert st.final_observed()
+    finally:
+        server.shutdown()
+        server.server_close()
