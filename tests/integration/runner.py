@@ -50,8 +50,10 @@ def run_job(
     workdir: Path,
     on_line: Callable[[str, subprocess.Popen[str], CliRun], None] | None = None,
     timeout: float = 400,
+    flink_address: str | None = None,
 ) -> CliRun:
-    """Run the CLI to completion; ``on_line`` sees every stdout line as it appears."""
+    """Run the CLI to completion; ``on_line`` sees every stdout line as it appears.
+    ``flink_address``: submit to that session cluster (``--flink-address``), start none."""
     status_file = workdir / "status.json"
     result = CliRun(returncode=-1, stdout=[], stderr="")
     err_chunks: list[str] = []
@@ -66,6 +68,7 @@ def run_job(
             str(workdir),
             "--status-file",
             str(status_file),
+            *(["--flink-address", flink_address] if flink_address else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
