@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import close_registered
+from tests.support.closing import close_registered
 
 # Every Flink JVM a test starts on this machine (JobManager, TaskManager, the ``flink run``
 # client; Flink's scripts put $JVM_ARGS on their java command lines) lives for seconds to a

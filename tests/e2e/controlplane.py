@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -20,16 +19,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import http_get
+from tests.support.net import free_port, http_get
 
 ADMIN_TOKEN = "tfflink-e2e-admin-token"
 NODE = "kwok-node-0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def host_ip() -> str:

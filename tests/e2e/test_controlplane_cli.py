@@ -1,6 +1,6 @@
 """``tfflink submit --kubernetes`` and ``tfflink status`` against the real control plane.
 
-Reuses test_controlplane.py's module fixtures (this module gets its own control plane, chart
+Uses the tier's module fixtures from conftest.py (this module gets its own control plane, chart
 and operator process): the code ConfigMap and the TFFlinkJob are created through the real API
 server, the operator mounts the ConfigMap into the pods, the garbage collector deletes it with
 the job, RBAC refusals come back as one line, and a refused apply leaves nothing behind.
@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from controlplane import free_port, kubeconfig
-from test_controlplane import NS, Cluster, cluster, helm_install, k, wait_for  # noqa: F401  (module fixtures)
+from controlplane import kubeconfig
+from cp_harness import NS, Cluster
 from tools import ROOT
 
-from tests.helpers import sigint_default
+from tests.support.cli import sigint_default
+from tests.support.net import free_port
+from tests.support.waiting import wait_for
 from tfflink.backends.kubernetes import manifests
 from tfflink.backends.kubernetes import names as n
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_example, job_doc, processes_mentioning
-from tests.integration.runner import CliRun, run_job
-from tests.integration.test_local_run import assert_nothing_left
+from tests.support.cli import CliRun, run_job
+from tests.support.jobs import copy_example, job_doc
+from tests.support.procs import VICTIMS, assert_nothing_left
 from tfflink.backends.local import LocalFlinkCluster
 from tfflink.spec import FlinkSpec
 
@@ -35,42 +35,6 @@ pytestmark = pytest.mark.flink
 STEPS = 900
 STEP_LINE = re.compile(r"^\[worker-\d\] step (\d+) ")
 START_LINE = re.compile(r"^\[worker-0\] start: global step (\d+) ")
-
-
-def _pid_where(workdir: Path, *needles: str) -> int:
-    """The one live process of this run whose cmdline/environ holds every needle."""
-    for pid, _ in processes_mentioning(str(workdir)):
-        try:
-            blob = Path(f"/proc/{pid}/environ").read_bytes() + Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if all(n.encode() in blob for n in needles):
-            return pid
-    raise AssertionError(f"no process with {needles} under {workdir}")
-
-
-def node_pid(workdir: Path, role: str, index: int) -> int:
-    return _pid_where(workdir, "tfflink.runtime.node_main", f'"role": "{role}", "index": {index},')
-
-
-def am_pid(workdir: Path) -> int:
-    import urllib.request
-
-    rdv = next(workdir.glob("rendezvous-*/am.json"))
-    address = json.loads(rdv.read_text())["address"]
-    with urllib.request.urlopen(f"http://{address}/status", timeout=5) as r:
-        return int(json.loads(r.read())["pid"])
-
-
-# Each finds its victim among the live processes that mention the directory it is given (a TF
-# node's environment names the job's checkpoint dir, the Flink processes their work dir).
-VICTIMS: dict[str, Callable[[Path], int]] = {
-    "worker-node": lambda wd: node_pid(wd, "worker", 1),
-    "ps-node": lambda wd: node_pid(wd, "ps", 0),
-    "am": am_pid,
-    "taskmanager": lambda wd: _pid_where(wd, "TaskManagerRunner"),
-    "jobmanager": lambda wd: _pid_where(wd, "StandaloneSessionClusterEntrypoint"),
-}
 
 
 IN_PLACE = ("worker-node", "ps-node")  # the AM restarts the TF cluster; Flink stays up

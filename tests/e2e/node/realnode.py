@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from controlplane import ADMIN_TOKEN, Proc, api_get, free_port, kubeconfig
+from controlplane import ADMIN_TOKEN, Proc, api_get, kubeconfig
 from tools import ROOT
 
-from tests.helpers import http_get
+from tests.support.net import free_port, http_get
 
 BRIDGE = "cni0"
 SUBNET = os.environ.get("TFFLINK_NODE_SUBNET", "10.213.77")  # /24, picked to clash with nothing usual
