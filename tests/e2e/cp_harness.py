@@ -1,6 +1,8 @@
 """The control-plane tier's harness, shared by test_controlplane.py and test_controlplane_cli.py
 (their fixtures ``cluster``, ``helm_install`` and ``k`` are in conftest.py): the tier's view of
-one namespace (``Cluster``) and the operator replicas run as local processes (``Operators``).
+one namespace (``Cluster``, through kubectl as a user would; the emulator tier's Cluster in
+tests/emulator/emu_cluster.py plays the controllers this tier has for real) and the operator
+replicas run as local processes (``Operators``).
 """
 
 from __future__ import annotations

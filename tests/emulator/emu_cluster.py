@@ -3,6 +3,10 @@
 The kubelet, the ReplicaSet controller's readiness and Flink are not there: tests play them
 by patching pod and Job status through the API and by telling the Flink REST stand-in which
 job runs, as a kubelet, the Job controller and a JobManager would.
+
+The control-plane tier's ``cp_harness.Cluster`` looks alike but is not a copy: it goes through
+``kubectl`` against a real API server, as a user would, and waits for real controllers and
+kwok; this one drives the stand-in through the Python client and plays those controllers.
 """
 
 from __future__ import annotations
