@@ -23,9 +23,7 @@ from .rendezvous import open_rendezvous
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 30.0  # how long stopped nodes get to confirm before the AM leaves
-# Keep answering /status (and /logs) after the end so observers see the final phase and the last
-# lines: until one has read both (tfflink run does, each poll), at most this long.
-LINGER_SECONDS = 3.0
+LINGER_SECONDS = 3.0  # keep answering /status briefly so observers see the final phase
 
 
 class TFJobFailed(RuntimeError):
@@ -63,10 +61,7 @@ def run_am(cfg: RuntimeConfig) -> str:
                 if time.monotonic() - finished_at > STOP_GRACE_SECONDS:
                     break
             time.sleep(0.2)
-        state.linger()
-        deadline = time.monotonic() + LINGER_SECONDS
-        while not state.final_observed() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        time.sleep(LINGER_SECONDS)
     finally:
         server.shutdown()
         server.server_close()

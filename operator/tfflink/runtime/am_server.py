@@ -221,7 +221,6 @@ class _Handler(BaseHTTPRequestHandler):
         st = self.server.state
         if url.path == "/status":
             self._reply(200, st.status(full=self._has_token()))
-            st.note_read("status")
         elif url.path == "/healthz":
             self._reply(200, {"ok": True})
         elif url.path == "/cluster":
@@ -229,9 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(200, st.cluster(_query_int(url.query, "version")))
         elif url.path == "/logs":
             if self._authorized():
-                logs = st.logs_after(_query_int(url.query, "after"))
-                self._reply(200, logs)
-                st.note_read("logs", upto=int(logs["next"]))
+                self._reply(200, st.logs_after(_query_int(url.query, "after")))
         else:
             self._reply(404, {"error": "no such endpoint"})
 

@@ -93,7 +93,6 @@ class ClusterState:
         self._lock = threading.RLock()
         self.version_started = self.clock()
         self.nodes = self._fresh_nodes()
-        self._final_reads: set[str] | None = None  # see linger()
 
     def _fresh_nodes(self) -> dict[str, Node]:
         nodes = {}
@@ -319,25 +318,6 @@ class ClusterState:
             "checkpointStep": self.checkpoint_step,
             "metrics": dict(first.metrics) if first else {},
         }
-
-    # -- the AM's last moments: has an observer read the final state? ------------------------
-
-    def linger(self) -> None:
-        """The job is over and every node heard so: from now on, note what observers read."""
-        with self._lock:
-            self._final_reads = set()
-
-    def note_read(self, what: str, upto: int | None = None) -> None:
-        """An observer got /status (``what="status"``) or /logs up to sequence ``upto``."""
-        with self._lock:
-            if self._final_reads is not None and (upto is None or upto >= self.log_seq):
-                self._final_reads.add(what)
-
-    def final_observed(self) -> bool:
-        """True once, after ``linger``, an observer has read the final status and every log line
-        (``tfflink run`` does both each poll): the AM need not wait any longer to leave."""
-        with self._lock:
-            return self._final_reads is not None and {"status", "logs"} <= self._final_reads
 
     def logs_after(self, seq: int, limit: int = 2000, max_chars: int = 2 << 20) -> dict[str, Any]:
         """Log lines with a sequence number above ``seq`` (at most ``limit`` lines, ~``max_chars``)."""
