@@ -19,7 +19,7 @@ from pathlib import Path
 from common import START, STEP, example_copy, median, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.integration.test_failover import VICTIMS  # the same process finders as the tests
+from tests.support.procs import VICTIMS  # the same process finders as the tests
 
 
 def one_run(victim: str, tmp: Path) -> tuple[float, float]:

@@ -30,6 +30,10 @@ TOOLS_DIR=${TFFLINK_TOOLS_DIR:-$ROOT/.tools}
 IMG=$TOOLS_DIR/images
 WHEELS=$IMG/wheels
 mkdir -p "$IMG"
+# One run at a time per images dir: `make node-prep` and the node tier's fixture both build
+# here, and a second build's `rm -rf` of the rootfs under a running debootstrap breaks both.
+exec {IMG_LOCK}>"$IMG/.lock"
+flock "$IMG_LOCK"
 TAG=${IMAGE_TAG:-0.1.0}
 BASE=localhost/tfflink-e2e/bookworm-minbase:latest
 PYIMG=docker.io/library/python:3.11-slim-bookworm

@@ -12,24 +12,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import http_get
+from tests.support.net import free_port, http_get
 
 ADMIN_TOKEN = "tfflink-e2e-admin-token"
 NODE = "kwok-node-0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def host_ip() -> str:
@@ -54,6 +48,26 @@ def api_get(server: str, path: str) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def wait_started(what: str, ok: Callable[[], Any], proc: Proc | None, timeout: float = 90) -> Any:
+    """``ok()``'s first truthy value while ``proc`` starts: an exception from ``ok`` means "not up
+    yet"; fail at once with its log's tail if ``proc`` exits, and after ``timeout`` with the last
+    error. (tests.support.waiting.wait_for is for a running system, where an error is a failure.)"""
+    deadline = time.monotonic() + timeout
+    err: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited ({proc.p.returncode}) before {what}:\n{proc.tail(40)}")
+        try:
+            v = ok()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - not up yet
+            err = e
+        time.sleep(0.5)
+    tail = proc.tail(40) if proc else ""
+    raise RuntimeError(f"timed out ({timeout:.0f}s) waiting for {what} (last error: {err}):\n{tail}")
 
 
 class Proc:
@@ -107,18 +121,8 @@ class ControlPlane:
         self.procs.append(p)
         return p
 
-    def _wait(self, what: str, ok: Any, proc: Proc, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise RuntimeError(f"{proc.name} exited ({proc.p.returncode}) before {what}:\n{proc.tail()}")
-            try:
-                if ok():
-                    return
-            except Exception:  # noqa: BLE001 - not up yet
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"timed out waiting for {what}:\n{proc.tail()}")
+    def _wait(self, what: str, ok: Callable[[], Any], proc: Proc, timeout: float = 90) -> None:
+        wait_started(what, ok, proc, timeout)
 
     def get(self, path: str) -> tuple[int, str]:
         return api_get(self.server, path)

@@ -4,6 +4,12 @@ It answers the one call the operator makes, ``GET /jobs/overview``, under
 ``/<namespace>/<service>/`` so one server stands in for every job's JobManager (the operator
 is started with ``--flink-url-template http://127.0.0.1:PORT/{namespace}/{service}``). The test
 says what Flink would report: no job (503, as while the JobManager starts) or a job's state.
+
+Not the emulator tier's ``emu_standins.FlinkStandIn``, on purpose: that one is a handler set
+on the emulator's asyncio loop (next to the Kubernetes API stand-in, its state touched only on
+that loop) and also plays the AM's /status; this tier has no event loop and no AM, so a
+threaded server with a lock and a history of submissions (a restart submits a new job, the
+newest is what the operator reads) is all it needs.
 """
 
 from __future__ import annotations

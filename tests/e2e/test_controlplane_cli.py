@@ -1,6 +1,6 @@
 """``tfflink submit --kubernetes`` and ``tfflink status`` against the real control plane.
 
-Reuses test_controlplane.py's module fixtures (this module gets its own control plane, chart
+Uses the tier's module fixtures from conftest.py (this module gets its own control plane, chart
 and operator process): the code ConfigMap and the TFFlinkJob are created through the real API
 server, the operator mounts the ConfigMap into the pods, the garbage collector deletes it with
 the job, RBAC refusals come back as one line, and a refused apply leaves nothing behind.
@@ -16,16 +16,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from controlplane import free_port, kubeconfig
-from test_controlplane import NS, Cluster, cluster, helm_install, k, wait_for  # noqa: F401  (module fixtures)
+from controlplane import kubeconfig
+from cp_harness import NS, Cluster
 from tools import ROOT
 
-from tests.helpers import sigint_default
+from tests.support.cli import sigint_default
+from tests.support.net import free_port
+from tests.support.waiting import wait_for
 from tfflink.backends.kubernetes import manifests
 from tfflink.backends.kubernetes import names as n
 
@@ -143,9 +146,31 @@ def test_code_is_mounted_in_the_pods_and_collected_with_the_job(k: Cluster, tmp_
         text=True,
         preexec_fn=sigint_default,  # noqa: PLW1509 - restores SIGINT in the child only
     )
-    time.sleep(6)
-    follow.send_signal(signal.SIGINT)
-    out, err = follow.communicate(timeout=15)
+    # Ctrl-C once it follows (its first warning; a loaded machine may take seconds to get there:
+    # a Ctrl-C during start-up is an interrupted command, 130) and has retried the pod twice more.
+    lines: list[str] = []
+    warned = threading.Event()
+
+    def read_stderr() -> None:
+        assert follow.stderr is not None
+        for line in follow.stderr:
+            lines.append(line)
+            if line.startswith("tfflink: warning: pod mounted-taskmanager-1-"):
+                warned.set()
+
+    with follow:  # closes its pipes (a leaked one is a ResourceWarning, an error here)
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        if not warned.wait(60):
+            follow.kill()
+        assert warned.is_set(), "".join(lines)
+        time.sleep(5)  # the follow retries every 2 s: it must not say the same thing again
+        follow.send_signal(signal.SIGINT)
+        follow.wait(15)
+        reader.join(5)
+        assert follow.stdout is not None
+        out = follow.stdout.read()
+    err = "".join(lines)
     assert follow.returncode == 0 and out == "" and "Traceback" not in err, err
     assert err.count("tfflink: warning: pod mounted-taskmanager-1-") == 1, err
 

@@ -3,12 +3,15 @@
 The kubelet, the ReplicaSet controller's readiness and Flink are not there: tests play them
 by patching pod and Job status through the API and by telling the Flink REST stand-in which
 job runs, as a kubelet, the Job controller and a JobManager would.
+
+The control-plane tier's ``cp_harness.Cluster`` looks alike but is not a copy: it goes through
+``kubectl`` against a real API server, as a user would, and waits for real controllers and
+kwok; this one drives the stand-in through the Python client and plays those controllers.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,6 +19,8 @@ import kubernetes
 from emu_standins import StandIns
 from kube_standin import complete_job_status, container_status, running_ready_status
 
+from tests.support.jobs import k8s_job
+from tests.support.waiting import wait_for as support_wait_for
 from tfflink.backends.kubernetes import names as n
 
 T = TypeVar("T")
@@ -23,16 +28,9 @@ G, V, P = "tfflink.dev", "v1alpha1", "tfflinkjobs"
 
 
 def wait_for(fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Poll ``fn`` until it returns something truthy; fail with the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    what = what() if callable(what) else what
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+    """tests.support.waiting.wait_for with this tier's pace: the stand-ins answer in
+    milliseconds, so poll often and give up sooner."""
+    return support_wait_for(fn, what, timeout, interval)
 
 
 class Cluster:
@@ -49,16 +47,7 @@ class Cluster:
 
     # -- the TFFlinkJob ---------------------------------------------------------------------
     def create_job(self, name: str, workers: int = 2, ps: int = 1, **spec: Any) -> dict[str, Any]:
-        body = {
-            "apiVersion": f"{G}/{V}",
-            "kind": "TFFlinkJob",
-            "metadata": {"name": name},
-            "spec": {
-                "entry": {"module": "examples.linear.train"},
-                "roles": {"worker": {"replicas": workers}, "ps": {"replicas": ps}},
-                **spec,
-            },
-        }
+        body = k8s_job(name, workers, ps, **spec)
         return dict(self.custom.create_namespaced_custom_object(G, V, self.ns, P, body))
 
     def job(self, name: str) -> dict[str, Any] | None:

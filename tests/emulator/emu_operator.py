@@ -11,17 +11,9 @@ from pathlib import Path
 
 from emu_standins import StandIns
 
-from tests.helpers import http_get
+from tests.support.net import free_port, http_get
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class OperatorProcess:
@@ -30,8 +22,8 @@ class OperatorProcess:
     def __init__(self, standins: StandIns, kubeconfig: Path, log_dir: Path) -> None:
         self.standins, self.kubeconfig, self.log_dir = standins, kubeconfig, log_dir
         self.proc: subprocess.Popen[bytes] | None = None
-        self.liveness_port = _free_port()
-        self.metrics_port = _free_port()
+        self.liveness_port = free_port()
+        self.metrics_port = free_port()
         self.starts = 0
         self.log_path: Path | None = None
 

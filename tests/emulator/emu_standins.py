@@ -23,7 +23,9 @@ class FlinkStandIn:
     """Answers the Flink REST calls the operator makes (``/jobs/overview``, ``/jobs/<id>``).
 
     Served under ``/<namespace>/<service>/`` so one server stands in for every job's
-    JobManager; the operator reaches it through its ``--flink-url-template``.
+    JobManager; the operator reaches it through its ``--flink-url-template``. It also answers
+    as the jobs' AMs (``/am/<ns>/<job>/status``). The control-plane tier has its own, simpler
+    stand-in (tests/e2e/flink_standin.py: a threaded server, no event loop, no AM).
     """
 
     def __init__(self) -> None:

@@ -13,7 +13,7 @@ from emu_cluster import Cluster, wait_for
 from emu_operator import OperatorProcess
 from emu_standins import StandIns
 
-from tests.helpers import http_get
+from tests.support.net import http_get
 from tfflink.backends.kubernetes import names as n
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(60)]

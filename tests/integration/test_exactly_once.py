@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import job_doc
-from tests.integration.runner import CliRun, run_job
-from tests.integration.test_failover import VICTIMS
+from tests.support.cli import CliRun, run_job
+from tests.support.jobs import job_doc
+from tests.support.procs import VICTIMS
 from tfflink.runtime.flink.jars import DATAPLANE_JAR
 
 pytestmark = [

@@ -3,6 +3,12 @@
 Every scenario must end Succeeded with exactly one restart, resume from the checkpoint
 (the restarted cluster starts at a global step above 0, and the run ends at the same
 final step as a clean run), and leave no process behind.
+
+A kill of a TF node (or a hung node, or a failing user function) is the AM's business: it
+restarts the TF cluster in place and Flink never notices. Those scenarios share one Flink
+session cluster (``tfflink run --flink-address``), which saves a cluster start each; the
+kills of Flink's own processes (the AM's task, the TaskManager, the JobManager) make
+``tfflink run`` replace its cluster, so those run on their own embedded one.
 """
 
 from __future__ import annotations
@@ -12,14 +18,17 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_example, job_doc, processes_mentioning
-from tests.integration.runner import CliRun, run_job
-from tests.integration.test_local_run import assert_nothing_left
+from tests.support.cli import CliRun, run_job
+from tests.support.jobs import copy_example, job_doc
+from tests.support.procs import VICTIMS, assert_nothing_left
+from tfflink.backends.local import LocalFlinkCluster
+from tfflink.spec import FlinkSpec
 
 pytestmark = pytest.mark.flink
 
@@ -28,38 +37,21 @@ STEP_LINE = re.compile(r"^\[worker-\d\] step (\d+) ")
 START_LINE = re.compile(r"^\[worker-0\] start: global step (\d+) ")
 
 
-def _pid_where(workdir: Path, *needles: str) -> int:
-    """The one live process of this run whose cmdline/environ holds every needle."""
-    for pid, _ in processes_mentioning(str(workdir)):
-        try:
-            blob = Path(f"/proc/{pid}/environ").read_bytes() + Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if all(n.encode() in blob for n in needles):
-            return pid
-    raise AssertionError(f"no process with {needles} under {workdir}")
+IN_PLACE = ("worker-node", "ps-node")  # the AM restarts the TF cluster; Flink stays up
 
 
-def node_pid(workdir: Path, role: str, index: int) -> int:
-    return _pid_where(workdir, "tfflink.runtime.cluster.node_main", f'"role": "{role}", "index": {index},')
-
-
-def am_pid(workdir: Path) -> int:
-    import urllib.request
-
-    rdv = next(workdir.glob("rendezvous-*/am.json"))
-    address = json.loads(rdv.read_text())["address"]
-    with urllib.request.urlopen(f"http://{address}/status", timeout=5) as r:
-        return int(json.loads(r.read())["pid"])
-
-
-VICTIMS: dict[str, Callable[[Path], int]] = {
-    "worker-node": lambda wd: node_pid(wd, "worker", 1),
-    "ps-node": lambda wd: node_pid(wd, "ps", 0),
-    "am": am_pid,
-    "taskmanager": lambda wd: _pid_where(wd, "TaskManagerRunner"),
-    "jobmanager": lambda wd: _pid_where(wd, "StandaloneSessionClusterEntrypoint"),
-}
+@pytest.fixture(scope="module")
+def session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REST address of one Flink session cluster for the scenarios that leave Flink alone."""
+    workdir = tmp_path_factory.mktemp("session")
+    cluster = LocalFlinkCluster(workdir=workdir, spec=FlinkSpec(), slots=4, run_id=uuid.uuid4().hex)
+    cluster.start()
+    try:
+        yield cluster.rest_address
+        assert cluster.dead_process() is None, "a scenario that leaves Flink alone killed a Flink process"
+    finally:
+        cluster.stop()
+    assert_nothing_left(workdir)
 
 
 def training_job(tmp_path: Path, **failover: object) -> Path:
@@ -72,25 +64,34 @@ def training_job(tmp_path: Path, **failover: object) -> Path:
 
 
 def kill_mid_training(
-    victim: str, workdir: Path, sig: int = signal.SIGKILL
+    victim: str, where: Path, sig: int = signal.SIGKILL
 ) -> Callable[[str, subprocess.Popen[str], CliRun], None]:
-    """An output watcher that signals ``victim`` once training has passed step 200."""
+    """An output watcher that signals ``victim`` (found under ``where``) once training has
+    passed step 200."""
     killed: list[int] = []
 
     def on_line(line: str, proc: subprocess.Popen[str], run: CliRun) -> None:
         m = STEP_LINE.match(line)
         if not killed and m and int(m.group(1)) >= 200:
-            pid = VICTIMS[victim](workdir)
+            pid = VICTIMS[victim](where)
             os.kill(pid, sig)
             killed.append(pid)
 
     return on_line
 
 
-@pytest.mark.parametrize("victim", list(VICTIMS))
-def test_kill_one_process_restarts_everything_once_and_resumes(tmp_path: Path, victim: str) -> None:
+# The kills of Flink's processes first: the shared cluster then starts after them and serves
+# the in-place scenarios back to back instead of idling through those runs.
+@pytest.mark.parametrize("victim", sorted(VICTIMS, key=lambda v: v in IN_PLACE))
+def test_kill_one_process_restarts_everything_once_and_resumes(
+    tmp_path: Path, victim: str, request: pytest.FixtureRequest
+) -> None:
     workdir = tmp_path / "wd"
-    run = run_job(training_job(tmp_path), workdir, on_line=kill_mid_training(victim, workdir))
+    if victim in IN_PLACE:  # found by the job dir its environment names; Flink is shared
+        flink, where = request.getfixturevalue("session_cluster"), tmp_path
+    else:
+        flink, where = None, workdir
+    run = run_job(training_job(tmp_path), workdir, on_line=kill_mid_training(victim, where), flink_address=flink)
     assert run.returncode == 0, run.stderr + run.text[-4000:]
     assert run.status["phase"] == "Succeeded"
     assert run.status["restarts"] == 1, run.status
@@ -103,37 +104,37 @@ def test_kill_one_process_restarts_everything_once_and_resumes(tmp_path: Path, v
     assert STEPS <= metrics["end_step"] <= STEPS + 10, metrics  # not double, not short
     assert metrics["end_loss"] < 0.05 * metrics["start_loss"]
     assert "restart 1" in run.text
-    assert_nothing_left(workdir)
+    assert_nothing_left(tmp_path)
 
 
-def test_hung_node_is_detected_and_restarted(tmp_path: Path) -> None:
-    workdir = tmp_path / "wd"
+def test_hung_node_is_detected_and_restarted(tmp_path: Path, session_cluster: str) -> None:
     run = run_job(
         training_job(tmp_path, heartbeatTimeoutSeconds=4),
-        workdir,
-        on_line=kill_mid_training("worker-node", workdir, signal.SIGSTOP),
+        tmp_path / "wd",
+        on_line=kill_mid_training("worker-node", tmp_path, signal.SIGSTOP),
+        flink_address=session_cluster,
     )
     assert run.returncode == 0, run.stderr + run.text[-4000:]
     assert run.status["restarts"] == 1
     assert "hung" in run.status["restartReasons"][0]
-    assert_nothing_left(workdir)
+    assert_nothing_left(tmp_path)
 
 
-def test_crash_looping_function_fails_after_max_restarts(tmp_path: Path, write_job) -> None:
+def test_crash_looping_function_fails_after_max_restarts(tmp_path: Path, write_job, session_cluster: str) -> None:
     code = "def map_func(context):\n    raise RuntimeError('input table is missing')\n"
     job = write_job(job_doc(failover={"maxRestarts": 2, "backoff": {"initialSeconds": 0.2}}), code=code)
-    run = run_job(job, tmp_path / "wd")
+    run = run_job(job, tmp_path / "wd", flink_address=session_cluster)
     assert run.returncode == 1
     assert run.status["phase"] == "Failed"
     assert run.status["restarts"] == 2
     assert "RuntimeError: input table is missing" in run.stderr
     assert "maxRestarts=2" in run.stderr
-    assert_nothing_left(tmp_path / "wd")
+    assert_nothing_left(tmp_path)
 
 
-def test_function_exiting_zero_early_is_not_a_failure(tmp_path: Path, write_job) -> None:
+def test_function_exiting_zero_early_is_not_a_failure(tmp_path: Path, write_job, session_cluster: str) -> None:
     code = "import time\ndef map_func(context):\n    if context.get_index() == 1:\n        time.sleep(3)\n"
     job = write_job(job_doc(roles={"worker": {"replicas": 2}}), code=code)
-    run = run_job(job, tmp_path / "wd")
+    run = run_job(job, tmp_path / "wd", flink_address=session_cluster)
     assert run.returncode == 0, run.stderr
     assert run.status["restarts"] == 0

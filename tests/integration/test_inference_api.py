@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.test_inference_saved_model import MAKE_MODEL
+from tests.support.jobs import MAKE_MODEL
 
 pytestmark = pytest.mark.flink
 

@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from tests.helpers import REPO, copy_example
-from tests.integration.runner import run_job
+from tests.support.cli import run_job
+from tests.support.jobs import REPO, copy_example
 
 pytestmark = pytest.mark.flink
 

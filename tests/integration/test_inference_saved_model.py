@@ -11,25 +11,12 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import REPO
-from tests.integration.runner import run_job
+from tests.support.cli import run_job
+from tests.support.jobs import MAKE_MODEL, REPO
 
 pytestmark = pytest.mark.flink
 
 FEATURES = 4
-
-MAKE_MODEL = """
-import sys, numpy as np, tensorflow as tf
-class Linear(tf.Module):
-    def __init__(self):
-        self.w = tf.Variable(np.arange(1, {f} + 1, dtype=np.float32).reshape({f}, 1) / 10)
-        self.b = tf.Variable([0.25])
-    @tf.function(input_signature=[tf.TensorSpec([None, {f}], tf.float32, name="x")])
-    def serve(self, x):
-        return {{"prediction": tf.squeeze(tf.matmul(x, self.w) + self.b, axis=1)}}
-m = Linear()
-tf.saved_model.save(m, sys.argv[1], signatures={{"serving_default": m.serve}})
-"""
 
 DIRECT = """
 import sys, json, numpy as np, tensorflow as tf

@@ -6,23 +6,16 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_example, job_doc, processes_mentioning
-from tests.integration.runner import CliRun, run_job
+from tests.support.cli import CliRun, run_job
+from tests.support.jobs import copy_example, job_doc
+from tests.support.procs import assert_nothing_left
 from tfflink.backends.flink_rest import FlinkRest
 
 pytestmark = pytest.mark.flink
-
-
-def assert_nothing_left(workdir: Path) -> None:
-    deadline = time.monotonic() + 10
-    while (left := processes_mentioning(str(workdir))) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not left, f"processes left behind: {left}"
 
 
 def test_linear_example_trains_exports_and_shows_role_parallelism(tmp_path: Path) -> None:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_example
-from tests.integration.runner import CliRun, run_job
-from tests.integration.test_failover import node_pid
-from tests.integration.test_local_run import assert_nothing_left
+from tests.support.cli import CliRun, run_job
+from tests.support.jobs import copy_example
+from tests.support.procs import assert_nothing_left, node_pid
 
 pytestmark = pytest.mark.flink
 

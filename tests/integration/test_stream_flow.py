@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import job_doc
-from tests.integration.runner import run_job
+from tests.support.cli import run_job
+from tests.support.jobs import job_doc
 
 pytestmark = pytest.mark.flink
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_example
-from tests.integration.runner import run_job
+from tests.support.cli import run_job
+from tests.support.jobs import copy_example
 from tfflink.runtime.flink.jars import DATAPLANE_JAR
 
 pytestmark = pytest.mark.flink

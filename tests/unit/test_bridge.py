@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import close_after_test
+from tests.support.closing import close_after_test
 from tfflink.runtime.cluster.bridge import QUEUE_BATCHES, BridgeClient, BridgeServer, column_batches
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import close_after_test
+from tests.support.closing import close_after_test
 from tfflink.runtime.cluster import bridge
 from tfflink.runtime.cluster.bridge import (
     HEADER,

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.support.jobs import REPO
 from tfflink.runtime.cluster.bridge import (
     BridgeProtocolError,
     Rebatcher,

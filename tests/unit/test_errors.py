@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import tfflink
-from tests.helpers import job_doc
+from tests.support.jobs import job_doc
 from tfflink.cli.main import main
 from tfflink.errors import PermanentFailure, TemporaryFailure, TfflinkError
 from tfflink.lifecycle import FatalJobError, RestartPolicy

@@ -9,7 +9,8 @@ import struct
 import threading
 from pathlib import Path
 
-from tests.helpers import REPO, close_after_test
+from tests.support.closing import close_after_test
+from tests.support.jobs import REPO
 from tfflink.runtime.cluster.bridge import BridgeClient, _FrameReader, column_batches
 
 ROWS = bytes.fromhex((REPO / "tests" / "data" / "typed_frame.hex").read_text().strip())  # 3 rows

@@ -1,6 +1,6 @@
 """The full-restart policy: growing, capped backoff and a hard restart limit."""
 
-from tests.helpers import job_doc
+from tests.support.jobs import job_doc
 from tfflink.lifecycle import RestartPolicy
 from tfflink.spec import parse_job
 

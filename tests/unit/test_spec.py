@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import job_doc, tfflink
+from tests.support.cli import tfflink
+from tests.support.jobs import job_doc
 from tfflink.spec import SpecError, load_job, parse_job
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import job_doc, tfflink
+from tests.support.cli import tfflink
+from tests.support.jobs import job_doc
 from tfflink.lifecycle import RestartPolicy
 from tfflink.spec import SpecError, load_job, parse_job
 from tfflink.spec.loader import MAX_DOCUMENT_BYTES

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +18,8 @@ from realnode import (
     NodeCluster,
     node_binaries,
 )
+
+from tests.support.waiting import wait_for
 
 T = TypeVar("T")
 
@@ -128,17 +129,8 @@ class Node:
     def wait_for(
         self, fn: Callable[[], T], what: str | Callable[[], str], timeout: float = 60, interval: float = 1
     ) -> T:
-        deadline = time.monotonic() + timeout
-        while True:
-            self.c.check_alive()
-            v = fn()
-            if v:
-                return v
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out ({timeout:.0f}s) waiting for {what if isinstance(what, str) else what()}"
-                )
-            time.sleep(interval)
+        """tests.support.waiting.wait_for, failing at once if a node component died."""
+        return wait_for(fn, what, timeout, interval, check=self.c.check_alive)
 
     def pod_phase(self, name: str, ns: str = "default") -> str | None:
         pod = self.get("pod", name, ns)

@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from controlplane import ADMIN_TOKEN, Proc, api_get, free_port, kubeconfig
+from controlplane import ADMIN_TOKEN, Proc, api_get, kubeconfig, wait_started
 from tools import ROOT
 
-from tests.helpers import http_get
+from tests.support.net import free_port, http_get
 
 BRIDGE = "cni0"
 SUBNET = os.environ.get("TFFLINK_NODE_SUBNET", "10.213.77")  # /24, picked to clash with nothing usual
@@ -200,20 +200,7 @@ class NodeCluster:
         return p
 
     def _wait(self, what: str, ok: Callable[[], Any], proc: Proc | None, timeout: float = 90) -> Any:
-        deadline = time.monotonic() + timeout
-        err: Exception | None = None
-        while time.monotonic() < deadline:
-            if proc is not None and not proc.alive():
-                raise RuntimeError(f"{proc.name} exited ({proc.p.returncode}) before {what}:\n{proc.tail(40)}")
-            try:
-                v = ok()
-                if v:
-                    return v
-            except Exception as e:  # noqa: BLE001 - not up yet
-                err = e
-            time.sleep(0.5)
-        tail = proc.tail(40) if proc else ""
-        raise RuntimeError(f"timed out ({timeout:.0f}s) waiting for {what} (last error: {err}):\n{tail}")
+        return wait_started(what, ok, proc, timeout)
 
     def check_alive(self) -> None:
         for p in self.procs.values():

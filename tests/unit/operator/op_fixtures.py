@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.jobs import k8s_job
 from tfflink.backends.kubernetes.manifests import JobRef
 from tfflink.spec.models import TFFlinkJob
 
 
 def job_body(name: str = "mnist", workers: int = 2, ps: int = 1, **spec: Any) -> dict[str, Any]:
-    """A TFFlinkJob as stored by the API server (camelCase)."""
-    body: dict[str, Any] = {
-        "apiVersion": "tfflink.dev/v1alpha1",
-        "kind": "TFFlinkJob",
-        "metadata": {"name": name, "namespace": "team-a", "uid": "uid-1"},
-        "spec": {
-            "entry": {"module": "examples.linear.train"},
-            "roles": {"worker": {"replicas": workers}, "ps": {"replicas": ps}},
-            **spec,
-        },
-    }
-    return body
+    """tests.support.jobs.k8s_job as the API server stores it in namespace team-a."""
+    return k8s_job(name, workers, ps, namespace="team-a", uid="uid-1", **spec)
 
 
 def job_ref(**kw: Any) -> JobRef:

@@ -1,4 +1,5 @@
-"""Drives ``tfflink run`` as a user would, watching its output line by line."""
+"""The ``tfflink`` command line as a user runs it: one command (``tfflink``), or a whole
+``tfflink run`` watched line by line as it prints (``run_job``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import sigint_default
+TFFLINK = [sys.executable, "-m", "tfflink"]
+
+
+def tfflink(*args: str, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would."""
+    return subprocess.run(
+        [*TFFLINK, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=dict(os.environ)
+    )
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a CLI a test interrupts: SIGINT as a terminal gives it. A runner that
+    starts the suite in the background (``cmd &``) leaves SIGINT ignored, and Python then never
+    turns it into KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 
 SUBMITTED = re.compile(r"submitted Flink job ([0-9a-f]{32}) \(web UI: http://([^)]+)\)")
 
@@ -50,22 +68,23 @@ def run_job(
     workdir: Path,
     on_line: Callable[[str, subprocess.Popen[str], CliRun], None] | None = None,
     timeout: float = 400,
+    flink_address: str | None = None,
 ) -> CliRun:
-    """Run the CLI to completion; ``on_line`` sees every stdout line as it appears."""
+    """Run the CLI to completion; ``on_line`` sees every stdout line as it appears.
+    ``flink_address``: submit to that session cluster (``--flink-address``), start none."""
     status_file = workdir / "status.json"
     result = CliRun(returncode=-1, stdout=[], stderr="")
     err_chunks: list[str] = []
     with subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "tfflink",
+            *TFFLINK,
             "run",
             str(job),
             "--workdir",
             str(workdir),
             "--status-file",
             str(status_file),
+            *(["--flink-address", flink_address] if flink_address else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
