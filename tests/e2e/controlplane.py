@@ -70,6 +70,34 @@ def wait_started(what: str, ok: Callable[[], Any], proc: Proc | None, timeout: f
     raise RuntimeError(f"timed out ({timeout:.0f}s) waiting for {what} (last error: {err}):\n{tail}")
 
 
+def controller_manager_args(kubeconfig: Path, sa_key: Path, ca: Path) -> list[str]:
+    """kube-controller-manager for a one-node test cluster (this tier's and the real node's):
+    one replica, no cloud, quick garbage collection of a deleted job's objects."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        f"--service-account-private-key-file={sa_key}",
+        f"--root-ca-file={ca}",
+        "--use-service-account-credentials=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={free_port()}",
+        "--concurrent-gc-syncs=5",
+        "--controllers=*,-nodeipam,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle",
+        "--v=1",
+    ]
+
+
+def scheduler_args(kubeconfig: Path) -> list[str]:
+    """kube-scheduler for a one-node test cluster."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={free_port()}",
+        "--v=1",
+    ]
+
+
 class Proc:
     def __init__(self, name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.name, self.cmd, self.log = name, cmd, log
@@ -174,33 +202,19 @@ class ControlPlane:
         )
         self._wait("kube-apiserver /readyz", lambda: self.get("/readyz")[0] == 200, api, timeout=120)
         kubeconfig(self.kubeconfig, self.server, ADMIN_TOKEN)
-        kc = f"--kubeconfig={self.kubeconfig}"
-        self._start(
-            "kube-controller-manager",
-            kc,
-            "--leader-elect=false",
-            f"--service-account-private-key-file={key}",
-            f"--root-ca-file={certs / 'apiserver.crt'}",
-            "--use-service-account-credentials=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            "--concurrent-gc-syncs=5",
-            "--controllers=*,-nodeipam,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle",
-            "--v=1",
-        )
-        self._start(
-            "kube-scheduler",
-            kc,
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            "--v=1",
-        )
+        self._start("kube-controller-manager", *controller_manager_args(self.kubeconfig, key, certs / "apiserver.crt"))
+        self._start("kube-scheduler", *scheduler_args(self.kubeconfig))
         self.kubectl("apply", "-f", "-", stdin=json.dumps(node_manifest(NODE)))
         # The node's heartbeat is its Lease in kube-node-lease: without one, kwok leaves the Ready
         # condition's heartbeat alone, the node controller marks the node NotReady after its
         # grace period (~50 s) and every pod on it unready, and kwok never makes them Ready again.
-        kwok = self._start("kwok", kc, "--manage-all-nodes=true", "--node-lease-duration-seconds=40", "--v=INFO")
+        kwok = self._start(
+            "kwok",
+            f"--kubeconfig={self.kubeconfig}",
+            "--manage-all-nodes=true",
+            "--node-lease-duration-seconds=40",
+            "--v=INFO",
+        )
         self._wait("the kwok node Ready", lambda: self.node_ready(NODE), kwok, timeout=60)
         self._wait(
             "the default ServiceAccount",

@@ -38,7 +38,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from controlplane import ADMIN_TOKEN, Proc, api_get, kubeconfig, wait_started
+from controlplane import (
+    ADMIN_TOKEN,
+    Proc,
+    api_get,
+    controller_manager_args,
+    kubeconfig,
+    scheduler_args,
+    wait_started,
+)
 from tools import ROOT
 
 from tests.support.net import free_port, http_get
@@ -379,33 +387,9 @@ class NodeCluster:
         self._wait("kube-apiserver /readyz", lambda: self.get("/readyz")[0] == 200, api, timeout=120)
         kubeconfig(self.kubeconfig, self.server, ADMIN_TOKEN)
         kc = f"--kubeconfig={self.kubeconfig}"
-        self._start(
-            "kube-controller-manager",
-            [
-                str(self.bins["kube-controller-manager"]),
-                kc,
-                "--leader-elect=false",
-                f"--service-account-private-key-file={key}",
-                f"--root-ca-file={certs / 'apiserver.crt'}",
-                "--use-service-account-credentials=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                "--concurrent-gc-syncs=5",
-                "--controllers=*,-nodeipam,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle",
-                "--v=1",
-            ],
-        )
-        self._start(
-            "kube-scheduler",
-            [
-                str(self.bins["kube-scheduler"]),
-                kc,
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                "--v=1",
-            ],
-        )
+        cm = controller_manager_args(self.kubeconfig, key, certs / "apiserver.crt")
+        self._start("kube-controller-manager", [str(self.bins["kube-controller-manager"]), *cm])
+        self._start("kube-scheduler", [str(self.bins["kube-scheduler"]), *scheduler_args(self.kubeconfig)])
         self._step("control plane", t0)
 
         # the node
