@@ -139,9 +139,10 @@ class KubeApi:
             self._delete_missing_ok(self.core.delete_namespaced_service, n.tensorboard(job), namespace),
         )
 
-    async def _delete_missing_ok(self, fn: Callable[..., Any], name: str, namespace: str) -> None:
+    async def _delete_missing_ok(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A delete call for which a missing object is success (every action may be repeated)."""
         try:
-            await self._call(fn, name, namespace)
+            await self._call(fn, *args, **kwargs)
         except ApiException as e:
             if e.status != 404:
                 raise
@@ -195,19 +196,15 @@ class KubeApi:
         )
 
     async def delete_job(self, namespace: str, name: str) -> None:
-        try:
-            await self._call(
-                self.custom.delete_namespaced_custom_object,
-                n.GROUP,
-                n.VERSION,
-                namespace,
-                n.PLURAL,
-                name,
-                propagation_policy="Background",
-            )
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        await self._delete_missing_ok(
+            self.custom.delete_namespaced_custom_object,
+            n.GROUP,
+            n.VERSION,
+            namespace,
+            n.PLURAL,
+            name,
+            propagation_policy="Background",
+        )
 
     async def release_finalizer(self, namespaces: tuple[str, ...], finalizer: str) -> int:
         """Remove ``finalizer`` from every TFFlinkJob served; returns how many were released.
